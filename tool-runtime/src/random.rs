@@ -1,0 +1,16 @@
+//! Unpredictable identifiers from the operating system's CSPRNG.
+
+/// `N` random bytes from the OS, as lowercase hex.
+///
+/// The OS generator failing is not something a caller can recover from, and handing out a
+/// predictable ticket would be worse than stopping.
+pub(crate) fn hex_token<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random generator failed");
+    let mut out = String::with_capacity(N * 2);
+    for b in bytes {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+    }
+    out
+}
