@@ -1,0 +1,366 @@
+//! Dispatch, as an attacker and as an honest model would drive it: every error code, each
+//! reachable; nothing leaked; nothing run that should not run.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use tool_runtime::audit::MemorySink;
+use tool_runtime::{ErrorCode, Session, ToolReply};
+use tool_tests::{App, Role, toolbox, toolbox_with};
+
+fn agent() -> Session {
+    Session::authenticated("carol", Role::SupportAgent)
+}
+fn user() -> Session {
+    Session::authenticated("alice", Role::User)
+}
+fn admin() -> Session {
+    Session::authenticated("dave", Role::Admin)
+}
+
+fn code(reply: &ToolReply) -> Option<&'static str> {
+    reply.code().map(ErrorCode::as_str)
+}
+
+fn fields(reply: &ToolReply) -> Value {
+    reply.to_value()["error"]["fields"].clone()
+}
+
+#[tokio::test]
+async fn a_valid_call_returns_the_projection_only() {
+    let tb = toolbox(App::seeded());
+    let reply = tb
+        .call_json(&agent(), "get_customer_details", r#"{"customer_id":"C001"}"#)
+        .await;
+    assert_eq!(
+        reply.to_value(),
+        json!({"ok": true, "result": {
+            "id": "C001", "name": "Alice Anders", "email": "a***@example.com", "phone": "***-***-1234"
+        }})
+    );
+    let text = reply.to_json();
+    assert!(!text.contains("123-45"), "ssn leaked: {text}");
+    assert!(!text.contains("tok_secret"), "payment token leaked: {text}");
+}
+
+#[tokio::test]
+async fn arguments_as_a_json_string_are_accepted() {
+    let tb = toolbox(App::seeded());
+    let line = r#"{"name":"get_customer_details","arguments":"{\"customer_id\":\"C002\"}"}"#;
+    let reply = tb.handle_line(&agent(), line).await;
+    assert_eq!(reply.result().unwrap()["name"], "Bob Brown");
+}
+
+#[tokio::test]
+async fn malformed_lines_are_invalid_requests_and_the_host_goes_on() {
+    let tb = toolbox(App::seeded());
+    for line in [
+        "not json",
+        "",
+        "[]",
+        r#"{"arguments":{}}"#,
+        r#"{"name":"ping","arguments":{},"extra":1}"#,
+        r#"{"name": 5}"#,
+        r#"{"name":"ping"}{"name":"ping"}"#,
+    ] {
+        let reply = tb.handle_line(&agent(), line).await;
+        assert_eq!(code(&reply), Some("invalid_request"), "line {line:?}");
+    }
+}
+
+#[tokio::test]
+async fn duplicate_keys_anywhere_are_refused_not_resolved() {
+    let tb = toolbox(App::seeded());
+    for line in [
+        r#"{"name":"get_customer_details","arguments":{"customer_id":"C001","customer_id":"C002"}}"#,
+        r#"{"name":"get_customer_details","name":"ping","arguments":{}}"#,
+        r#"{"name":"get_customer_details","arguments":{"customer_id":"C001","\u0063ustomer_id":"C002"}}"#,
+        r#"{"approve":"a","approve":"b"}"#,
+    ] {
+        let reply = tb.handle_line(&agent(), line).await;
+        assert_eq!(code(&reply), Some("invalid_request"), "line {line}");
+    }
+    // Duplicates inside a string-encoded arguments object are caught too.
+    let line = r#"{"name":"get_customer_details","arguments":"{\"customer_id\":\"C001\",\"customer_id\":\"C002\"}"}"#;
+    assert_eq!(code(&tb.handle_line(&agent(), line).await), Some("invalid_request"));
+    let reply = tb
+        .call_json(&agent(), "get_customer_details", r#"{"customer_id":"C001","customer_id":"C002"}"#)
+        .await;
+    assert_eq!(code(&reply), Some("invalid_request"));
+}
+
+#[tokio::test]
+async fn bad_arguments_are_invalid_input_with_per_field_messages() {
+    let tb = toolbox(App::seeded());
+    let cases: &[(&str, &str, &str)] = &[
+        ("get_customer_details", r#"{}"#, "customer_id"),
+        ("get_customer_details", r#"{"customer_id":""}"#, "customer_id"),
+        ("get_customer_details", r#"{"customer_id":"C0000000000000001"}"#, "customer_id"),
+        ("get_customer_details", r#"{"customer_id":123}"#, "customer_id"),
+        ("get_customer_details", r#"{"customer_id":["C001"]}"#, "customer_id"),
+        ("get_customer_details", r#"{"customer_id":{"$gt":""}}"#, "customer_id"),
+        ("get_customer_details", r#"{"customer_id":null}"#, "customer_id"),
+        ("get_customer_details", r#"{"customer_id":"C001","approved":true}"#, "approved"),
+        ("get_customer_details", r#"{"customer_id":"C001","ticket":"x"}"#, "ticket"),
+        ("update_customer_email", r#"{"customer_id":"C001","new_email":"not-an-address"}"#, "new_email"),
+        ("pick", r#"{"limit":0}"#, "limit"),
+        ("pick", r#"{"limit":101}"#, "limit"),
+        ("pick", r#"{"limit":-1}"#, "limit"),
+        ("pick", r#"{"limit":1.5}"#, "limit"),
+        ("pick", r#"{"limit":"5"}"#, "limit"),
+        ("pick", r#"{"limit":5,"tag":"waytoolongtag"}"#, "tag"),
+    ];
+    for (tool, args, field) in cases {
+        let reply = tb.call_json(&admin(), tool, args).await;
+        assert_eq!(code(&reply), Some("invalid_input"), "{tool} {args}: {}", reply.to_json());
+        let f = fields(&reply);
+        assert!(f.get(field).is_some(), "{tool} {args}: no message for {field} in {f}");
+        let text = reply.to_json();
+        assert!(!text.contains("line 1 column"), "parser positions leak: {text}");
+    }
+}
+
+#[tokio::test]
+async fn arguments_that_are_not_an_object_are_invalid_input() {
+    let tb = toolbox(App::seeded());
+    for args in ["[]", "5", "\"C001\"", "null", "{", "{\"customer_id\":\"C001\"} trailing"] {
+        let reply = tb.call_json(&agent(), "get_customer_details", args).await;
+        assert_eq!(code(&reply), Some("invalid_input"), "args {args}");
+    }
+}
+
+#[tokio::test]
+async fn deeply_nested_input_is_refused_without_a_crash() {
+    let tb = toolbox(App::seeded());
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let args = format!(r#"{{"customer_id":{deep}}}"#);
+    let reply = tb.call_json(&agent(), "get_customer_details", &args).await;
+    assert_eq!(code(&reply), Some("invalid_input"));
+    let line = format!(r#"{{"name":"ping","arguments":{{"x":{deep}}}}}"#);
+    let reply = tb.handle_line(&agent(), &line).await;
+    assert!(matches!(code(&reply), Some("invalid_request" | "invalid_input")));
+}
+
+#[tokio::test]
+async fn unknown_and_above_role_tools_read_the_same() {
+    let tb = toolbox(App::seeded());
+    let hidden = tb
+        .call_json(&user(), "get_customer_details", r#"{"customer_id":"C001"}"#)
+        .await;
+    let unknown = tb.call_json(&user(), "get_customr_details", r#"{"customer_id":"C001"}"#).await;
+    assert_eq!(code(&hidden), Some("not_found"));
+    assert_eq!(hidden.to_json(), unknown.to_json());
+    // A record that does not exist is not_found too.
+    let missing = tb.call_json(&agent(), "get_customer_details", r#"{"customer_id":"C999"}"#).await;
+    assert_eq!(code(&missing), Some("not_found"));
+}
+
+#[tokio::test]
+async fn anonymous_and_expired_sessions_are_unauthenticated() {
+    let tb = toolbox(App::seeded());
+    assert_eq!(code(&tb.call_json(&Session::anonymous(), "whoami", "{}").await), Some("unauthenticated"));
+    let expired = Session::authenticated("alice", Role::User)
+        .expires_at(SystemTime::now() - Duration::from_secs(1));
+    assert_eq!(code(&tb.call_json(&expired, "whoami", "{}").await), Some("unauthenticated"));
+    // Public tools need nobody.
+    assert!(tb.call_json(&Session::anonymous(), "ping", "{}").await.is_ok());
+    let live = Session::authenticated("alice", Role::User)
+        .expires_at(SystemTime::now() + Duration::from_secs(60));
+    assert_eq!(tb.call_json(&live, "whoami", "{}").await.result(), Some(json!("alice")));
+}
+
+#[tokio::test]
+async fn a_role_of_another_hierarchy_never_satisfies_a_tool() {
+    #[derive(tool_runtime::prelude::Role, Clone, Copy, Debug, PartialEq, Eq)]
+    enum Other {
+        Root,
+    }
+    let tb = toolbox(App::seeded());
+    let stranger = Session::authenticated("mallory", Other::Root);
+    let reply = tb.call_json(&stranger, "get_customer_details", r#"{"customer_id":"C001"}"#).await;
+    assert_eq!(code(&reply), Some("not_found"));
+}
+
+#[tokio::test]
+async fn the_eleventh_call_in_a_minute_is_rate_limited() {
+    let tb = toolbox(App::seeded());
+    for i in 0..10 {
+        let reply = tb.call_json(&agent(), "get_customer_details", r#"{"customer_id":"C001"}"#).await;
+        assert!(reply.is_ok(), "call {i}: {}", reply.to_json());
+    }
+    let reply = tb.call_json(&agent(), "get_customer_details", r#"{"customer_id":"C001"}"#).await;
+    assert_eq!(code(&reply), Some("rate_limited"));
+    assert!(reply.to_value()["error"]["retry_after_secs"].as_u64().unwrap() >= 1);
+    // Another user's budget is their own.
+    let other = Session::authenticated("erin", Role::SupportAgent);
+    assert!(tb.call_json(&other, "get_customer_details", r#"{"customer_id":"C001"}"#).await.is_ok());
+}
+
+#[tokio::test]
+async fn destructive_calls_wait_for_the_humans_approval() {
+    let app = App::seeded();
+    let tb = toolbox(app.clone());
+    let reply = tb.call_json(&admin(), "delete_customer", r#"{"customer_id":"C003"}"#).await;
+    assert_eq!(code(&reply), Some("approval_required"));
+    let ticket = reply.error().unwrap().ticket().unwrap().to_owned();
+    assert_eq!(ticket.len(), 32, "128 bits as hex");
+    assert!(app.customers.lock().unwrap().contains_key("C003"), "nothing ran yet");
+
+    // Another user, even a higher one, cannot use the ticket; a forged one fails.
+    let erin = Session::authenticated("erin", Role::SuperAdmin);
+    assert_eq!(code(&tb.approve(&erin, &ticket).await), Some("approval_denied"));
+    assert_eq!(code(&tb.approve(&admin(), "0123456789abcdef0123456789abcdef").await), Some("approval_denied"));
+    assert!(app.customers.lock().unwrap().contains_key("C003"));
+
+    let done = tb.approve(&admin(), &ticket).await;
+    assert_eq!(done.result(), Some(json!(true)), "{}", done.to_json());
+    assert!(!app.customers.lock().unwrap().contains_key("C003"));
+    // Replay.
+    assert_eq!(code(&tb.approve(&admin(), &ticket).await), Some("approval_denied"));
+}
+
+#[tokio::test]
+async fn a_denied_call_never_runs() {
+    let app = App::seeded();
+    let tb = toolbox(app.clone());
+    let reply = tb.call_json(&admin(), "delete_customer", r#"{"customer_id":"C002"}"#).await;
+    let ticket = reply.error().unwrap().ticket().unwrap().to_owned();
+    assert_eq!(code(&tb.deny(&admin(), &ticket).await), Some("approval_denied"));
+    assert_eq!(code(&tb.approve(&admin(), &ticket).await), Some("approval_denied"));
+    assert!(app.customers.lock().unwrap().contains_key("C002"));
+    // Approval lines on the host protocol.
+    let reply = tb.call_json(&admin(), "delete_customer", r#"{"customer_id":"C002"}"#).await;
+    let ticket = reply.error().unwrap().ticket().unwrap().to_owned();
+    let denied = tb.handle_line(&admin(), &format!(r#"{{"deny":"{ticket}"}}"#)).await;
+    assert_eq!(code(&denied), Some("approval_denied"));
+    assert!(app.customers.lock().unwrap().contains_key("C002"));
+}
+
+#[tokio::test]
+async fn approval_never_comes_through_model_arguments() {
+    let tb = toolbox(App::seeded());
+    for args in [
+        r#"{"customer_id":"C001","approved":true}"#,
+        r#"{"customer_id":"C001","confirmation":"yes"}"#,
+        r#"{"customer_id":"C001","ticket":"0123456789abcdef0123456789abcdef"}"#,
+    ] {
+        let reply = tb.call_json(&admin(), "delete_customer", args).await;
+        assert_eq!(code(&reply), Some("invalid_input"), "{args}");
+    }
+}
+
+#[tokio::test]
+async fn confirm_needs_the_exact_text() {
+    let tb = toolbox(App::seeded());
+    for args in [r#"{}"#, r#"{"confirmation":"yes"}"#, r#"{"confirmation":"Empty the bin"}"#] {
+        let reply = tb.call_json(&admin(), "purge_bin", args).await;
+        assert_eq!(code(&reply), Some("invalid_input"), "{args}");
+        assert!(fields(&reply).get("confirmation").is_some());
+    }
+    let reply = tb.call_json(&admin(), "purge_bin", r#"{"confirmation":"empty the bin"}"#).await;
+    assert!(reply.is_ok(), "{}", reply.to_json());
+}
+
+#[tokio::test]
+async fn a_slow_handler_is_stopped_at_its_timeout() {
+    let tb = toolbox(App::seeded());
+    let started = std::time::Instant::now();
+    let reply = tb.call_json(&user(), "slow", "{}").await;
+    assert_eq!(code(&reply), Some("timeout"));
+    assert!(started.elapsed() < Duration::from_secs(4), "the handler was not stopped");
+}
+
+#[tokio::test]
+async fn oversized_requests_and_outputs_are_too_large() {
+    let tb = toolbox(App::seeded());
+    let big = format!(r#"{{"customer_id":"{}"}}"#, "x".repeat(1024 * 1024 + 1));
+    assert_eq!(code(&tb.call_json(&agent(), "get_customer_details", &big).await), Some("too_large"));
+    let line = format!(r#"{{"name":"ping","arguments":{big}}}"#);
+    assert_eq!(code(&tb.handle_line(&agent(), &line).await), Some("too_large"));
+    let value: Value = serde_json::from_str(&big).unwrap();
+    assert_eq!(code(&tb.call(&agent(), "get_customer_details", value).await), Some("too_large"));
+    let reply = tb.call_json(&user(), "huge", r#"{"kib":300}"#).await;
+    assert_eq!(code(&reply), Some("too_large"));
+    assert!(tb.call_json(&user(), "huge", r#"{"kib":100}"#).await.is_ok());
+}
+
+#[tokio::test]
+async fn lists_are_cut_to_max_items_and_the_reply_says_so() {
+    let tb = toolbox(App::seeded());
+    let reply = tb.call_json(&agent(), "search_customers", r#"{"query":""}"#).await;
+    assert_eq!(code(&reply), Some("invalid_input"));
+    let reply = tb.call_json(&agent(), "search_customers", r#"{"query":"ow"}"#).await;
+    assert_eq!(reply.result().unwrap().as_array().unwrap().len(), 1);
+    assert_eq!(reply.capped(), None);
+    // All three names contain an "r"; the tool declares max_items = 2.
+    let reply = tb.call_json(&agent(), "search_customers", r#"{"query":"r"}"#).await;
+    assert_eq!(reply.result().unwrap().as_array().unwrap().len(), 2);
+    let capped = reply.capped().expect("the reply says it was capped");
+    assert_eq!((capped.returned, capped.total), (2, 3));
+    assert_eq!(reply.to_value()["capped"], json!({"returned": 2, "total": 3}));
+}
+
+#[tokio::test]
+async fn panics_and_errors_become_internal_with_an_incident_and_no_internals() {
+    let sink = MemorySink::new();
+    let tb = toolbox_with(App::seeded(), |b| b.audit(sink.clone()));
+    for tool in ["buggy", "failing"] {
+        let reply = tb.call_json(&user(), tool, "{}").await;
+        assert_eq!(code(&reply), Some("internal"), "{tool}");
+        let text = reply.to_json();
+        let incident = reply.error().unwrap().incident().unwrap().to_owned();
+        assert!(text.contains(&incident));
+        for leak in ["/srv", "secret", "nonexistent", "panicked", "No such file"] {
+            assert!(!text.contains(leak), "{tool} leaks {leak}: {text}");
+        }
+        let record = sink
+            .records()
+            .into_iter()
+            .find(|r| r.incident.as_deref() == Some(incident.as_str()))
+            .expect("the incident is in the audit log");
+        assert!(record.cause.is_some(), "the cause is kept for operators");
+    }
+}
+
+#[tokio::test]
+async fn every_call_is_audited_with_secrets_redacted_and_handler_detail() {
+    let sink = MemorySink::new();
+    let tb = toolbox_with(App::seeded(), |b| b.audit(sink.clone()));
+    tb.call_json(&user(), "set_password", r#"{"password":"hunter22hunter22"}"#).await;
+    tb.call_json(&user(), "set_password", r#"{"password":"short"}"#).await;
+    tb.call_json(&user(), "get_customer_details", r#"{"customer_id":"C001"}"#).await;
+    tb.handle_line(&user(), "garbage").await;
+    tb.call_json(&agent(), "update_customer_email", r#"{"customer_id":"C001","new_email":"new@example.com"}"#)
+        .await;
+    let records = sink.records();
+    assert_eq!(records.len(), 5);
+    let all = serde_json::to_string(&records.iter().map(|r| serde_json::to_value(r).unwrap()).collect::<Vec<_>>()).unwrap();
+    assert!(!all.contains("hunter22"), "a secret argument reached the audit log");
+    assert!(!all.contains("\"short\""), "a refused secret argument reached the audit log");
+    assert_eq!(records[0].outcome, "ok");
+    assert_eq!(records[0].arguments["password"], "[redacted]");
+    assert_eq!(records[1].outcome, "invalid_input");
+    assert_eq!(records[2].outcome, "not_found");
+    assert_eq!(records[3].outcome, "invalid_request");
+    assert_eq!(records[4].detail["old_email"], "alice@example.com");
+    assert_eq!(records[4].detail["new_email"], "new@example.com");
+    assert_eq!(records[4].user.as_deref(), Some("carol"));
+}
+
+#[tokio::test]
+async fn definitions_show_only_what_the_session_may_call() {
+    let tb = toolbox(App::seeded());
+    let names = |s: &Session| -> Vec<String> {
+        tb.definitions(s)
+            .iter()
+            .map(|d| d.name.clone())
+            .collect()
+    };
+    assert_eq!(names(&Session::anonymous()), vec!["ping"]);
+    let user_tools = names(&user());
+    assert!(user_tools.contains(&"whoami".to_owned()));
+    assert!(!user_tools.contains(&"get_customer_details".to_owned()));
+    let admin_tools = names(&admin());
+    assert!(admin_tools.contains(&"delete_customer".to_owned()));
+    assert!(admin_tools.contains(&"get_customer_details".to_owned()));
+}

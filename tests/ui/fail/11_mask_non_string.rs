@@ -1,0 +1,24 @@
+use tool_runtime::prelude::*;
+
+#[derive(Role, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    User,
+    SupportAgent,
+    Admin,
+}
+
+#[derive(Record)]
+pub struct Customer {
+    pub id: String,
+    pub age: u32,
+}
+
+#[derive(SafeOutput)]
+#[safe_output(from = Customer)]
+pub struct SafeCustomer {
+    pub id: String,
+    #[mask(keep_last = 2)]
+    pub age: u32,
+}
+
+fn main() {}

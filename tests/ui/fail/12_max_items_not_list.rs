@@ -1,0 +1,16 @@
+use tool_runtime::prelude::*;
+
+#[derive(Role, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    User,
+    SupportAgent,
+    Admin,
+}
+
+/// Get the weather.
+#[secure_tool(role = "user", max_items = 5)]
+async fn get_weather() -> Result<String, ToolError> {
+    Ok("sunny".into())
+}
+
+fn main() {}

@@ -1,0 +1,258 @@
+//! Turning the model's raw arguments into a tool's typed, validated arguments, and every way
+//! that can fail into a message the model can act on.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use validator::{ValidationErrors, ValidationErrorsKind};
+
+use crate::error::{FieldErrors, ToolError};
+use crate::tool::ToolArgs;
+
+/// Arguments as they reach the toolbox.
+#[derive(Clone, Copy, Debug)]
+pub enum ArgsSource<'a> {
+    /// The raw JSON text a provider sent: the only form in which duplicate keys are visible.
+    Text(&'a str),
+    /// An already parsed value, from host code.
+    Value(&'a Value),
+}
+
+/// The longest field name or message echoed back to the model: input is untrusted and a
+/// message is not the place to reflect a megabyte of it.
+const MAX_ECHO: usize = 200;
+
+/// Parses and validates `A` from `source`.
+pub(crate) fn parse<A: ToolArgs>(source: ArgsSource<'_>) -> Result<A, ToolError> {
+    let parsed: Result<A, ToolError> = match source {
+        ArgsSource::Text(text) => serde_json::from_str::<A>(text).map_err(|_| {
+            if let Some(dup) = find_duplicate_key(text) {
+                return ToolError::invalid_request(format!(
+                    "The key `{}` appears twice in one object; send each key once.",
+                    clip(&dup)
+                ));
+            }
+            let mut de = serde_json::Deserializer::from_str(text);
+            match serde_path_to_error::deserialize::<_, A>(&mut de) {
+                Err(e) => deserialize_error(e.path().to_string(), &e.into_inner().to_string()),
+                Ok(_) => ToolError::invalid_input("The arguments could not be read; send a JSON object."),
+            }
+        }),
+        ArgsSource::Value(value) => match serde_path_to_error::deserialize::<_, A>(value) {
+            Ok(a) => Ok(a),
+            Err(e) => Err(deserialize_error(e.path().to_string(), &e.into_inner().to_string())),
+        },
+    };
+    let args = parsed?;
+    args.validate().map_err(|e| ToolError::invalid_fields(validation_messages(&e)))?;
+    Ok(args)
+}
+
+/// Reads serde's error into a field and a message, without the parser's positions.
+fn deserialize_error(path: String, message: &str) -> ToolError {
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message, |(m, _)| m)
+        .to_owned();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, _) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected = message
+            .split_once(", expected ")
+            .map(|(_, e)| format!("; expected {e}"))
+            .or_else(|| message.contains("there are no fields").then(|| "; this tool takes no arguments".to_owned()))
+            .unwrap_or_default();
+        return ToolError::invalid_field(clip(field), clip(&format!("unknown field{expected}")));
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let (field, _) = rest.split_once('`').unwrap_or((rest, ""));
+        return ToolError::invalid_field(clip(field), "is required");
+    }
+    if path == "." || path.is_empty() {
+        if message.contains("expected struct") || message.starts_with("invalid type") {
+            return ToolError::invalid_input("The arguments must be a JSON object.");
+        }
+        return ToolError::invalid_input(format!("The arguments could not be read: {}.", clip(&message)));
+    }
+    ToolError::invalid_field(clip(&path), clip(&message))
+}
+
+fn clip(s: &str) -> String {
+    if s.len() <= MAX_ECHO {
+        return s.to_owned();
+    }
+    let mut end = MAX_ECHO;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Messages per field, nested fields and list items with dotted paths (`items[2].name`).
+pub(crate) fn validation_messages(errors: &ValidationErrors) -> FieldErrors {
+    let mut out = FieldErrors::new();
+    collect(errors, String::new(), &mut out);
+    out
+}
+
+fn collect(errors: &ValidationErrors, prefix: String, out: &mut FieldErrors) {
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                let messages = out.entry(path).or_default();
+                messages.extend(list.iter().map(describe));
+            }
+            ValidationErrorsKind::Struct(inner) => collect(inner, path, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect(inner, format!("{path}[{index}]"), out);
+                }
+            }
+        }
+    }
+}
+
+fn describe(err: &validator::ValidationError) -> String {
+    if let Some(message) = &err.message {
+        return message.to_string();
+    }
+    let param = |k: &str| err.params.get(k).map(|v| v.to_string());
+    match err.code.as_ref() {
+        "length" => match (param("min"), param("max"), param("equal")) {
+            (_, _, Some(eq)) => format!("length must be exactly {eq}"),
+            (Some(min), Some(max), _) => format!("length must be between {min} and {max}"),
+            (None, Some(max), _) => format!("length must be at most {max}"),
+            (Some(min), None, _) => format!("length must be at least {min}"),
+            _ => "has the wrong length".to_owned(),
+        },
+        "range" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+            (None, Some(max)) => format!("must be at most {max}"),
+            (Some(min), None) => format!("must be at least {min}"),
+            _ => "is out of range".to_owned(),
+        },
+        "email" => "must be a valid email address".to_owned(),
+        "url" => "must be a valid URL".to_owned(),
+        "regex" => "has an invalid format".to_owned(),
+        "required" => "is required".to_owned(),
+        "contains" => "is missing a required part".to_owned(),
+        "does_not_contain" => "contains text that is not allowed".to_owned(),
+        "non_control_character" => "must not contain control characters".to_owned(),
+        "ip" | "ipv4" | "ipv6" => "must be a valid IP address".to_owned(),
+        _ => "is invalid".to_owned(),
+    }
+}
+
+/// The first key that appears twice in one object of `text`, if `text` is JSON.
+///
+/// serde_json keeps the last of two duplicate keys once input has become a `Value`, and parsers
+/// disagree on which one wins; so a request with one is refused outright.
+pub fn find_duplicate_key(text: &str) -> Option<String> {
+    let mut found = None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let _ = DupSeed { found: &mut found }.deserialize(&mut de);
+    found
+}
+
+struct DupSeed<'f> {
+    found: &'f mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for DupSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DupSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(DupSeed { found: &mut *self.found })?
+            .is_some()
+        {
+            if self.found.is_some() {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys = HashSet::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !keys.insert(key.clone()) {
+                *self.found = Some(key.into_owned());
+                let _ = map.next_value::<IgnoredAny>();
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            map.next_value_seed(DupSeed { found: &mut *self.found })?;
+            if self.found.is_some() {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_found_at_any_depth() {
+        assert_eq!(find_duplicate_key(r#"{"a":1,"a":2}"#).as_deref(), Some("a"));
+        assert_eq!(find_duplicate_key(r#"{"x":{"b":1,"b":2}}"#).as_deref(), Some("b"));
+        assert_eq!(find_duplicate_key(r#"[{"c":1},{"c":1,"c":3}]"#).as_deref(), Some("c"));
+        assert_eq!(find_duplicate_key(r#"{"d":"\u0064","\u0064":1}"#).as_deref(), Some("d"));
+    }
+
+    #[test]
+    fn escaped_duplicates_are_duplicates() {
+        assert_eq!(find_duplicate_key(r#"{"id":1,"\u0069d":2}"#).as_deref(), Some("id"));
+    }
+
+    #[test]
+    fn distinct_keys_and_non_json_find_nothing() {
+        assert_eq!(find_duplicate_key(r#"{"a":1,"b":{"a":2}}"#), None);
+        assert_eq!(find_duplicate_key(r#"[{"a":1},{"a":2}]"#), None);
+        assert_eq!(find_duplicate_key("not json"), None);
+    }
+
+    #[test]
+    fn long_field_names_are_clipped() {
+        let long = "x".repeat(10_000);
+        assert!(clip(&long).len() < 300);
+    }
+}

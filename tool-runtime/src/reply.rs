@@ -1,0 +1,113 @@
+//! The envelope a call ends in: `{"ok": true, "result": ...}` or `{"ok": false, "error": {...}}`.
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::value::RawValue;
+
+use crate::error::{ErrorCode, ToolError};
+
+/// The outcome of one call, as the model (or host) gets it. Serialise it for the envelope.
+#[derive(Debug)]
+pub struct ToolReply {
+    outcome: Result<Success, ToolError>,
+}
+
+#[derive(Debug)]
+struct Success {
+    result: Box<RawValue>,
+    capped: Option<Capped>,
+}
+
+/// A list output was cut by `max_items`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Capped {
+    /// Items returned.
+    pub returned: usize,
+    /// Items the handler produced.
+    pub total: usize,
+}
+
+impl ToolReply {
+    pub(crate) fn success(result: Box<RawValue>, capped: Option<Capped>) -> Self {
+        ToolReply {
+            outcome: Ok(Success { result, capped }),
+        }
+    }
+
+    /// A failed call.
+    pub fn failure(error: ToolError) -> Self {
+        ToolReply { outcome: Err(error) }
+    }
+
+    /// Whether the call succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.outcome.is_ok()
+    }
+
+    /// `"ok"` or the error code, as the audit log writes it.
+    pub fn outcome_code(&self) -> &'static str {
+        match &self.outcome {
+            Ok(_) => "ok",
+            Err(e) => e.code().as_str(),
+        }
+    }
+
+    /// The error code of a failed call.
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.outcome.as_ref().err().map(ToolError::code)
+    }
+
+    /// The error of a failed call.
+    pub fn error(&self) -> Option<&ToolError> {
+        self.outcome.as_ref().err()
+    }
+
+    /// The projected result of a successful call, as JSON text.
+    pub fn result_json(&self) -> Option<&str> {
+        self.outcome.as_ref().ok().map(|s| s.result.get())
+    }
+
+    /// The projected result of a successful call, parsed.
+    pub fn result(&self) -> Option<serde_json::Value> {
+        self.result_json()
+            .and_then(|text| serde_json::from_str(text).ok())
+    }
+
+    /// Whether `max_items` cut the result, and by how much.
+    pub fn capped(&self) -> Option<Capped> {
+        self.outcome.as_ref().ok().and_then(|s| s.capped)
+    }
+
+    /// The envelope as one line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"ok":false,"error":{"code":"internal","message":"The reply could not be written."}}"#
+                .to_owned()
+        })
+    }
+
+    /// The envelope as a value.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Serialize for ToolReply {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        match &self.outcome {
+            Ok(success) => {
+                map.serialize_entry("ok", &true)?;
+                map.serialize_entry("result", &success.result)?;
+                if let Some(capped) = &success.capped {
+                    map.serialize_entry("capped", capped)?;
+                }
+            }
+            Err(error) => {
+                map.serialize_entry("ok", &false)?;
+                map.serialize_entry("error", error)?;
+            }
+        }
+        map.end()
+    }
+}

@@ -1,0 +1,567 @@
+//! The toolbox: the tools of one application, and the dispatcher that runs a model's call
+//! through every check.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::approval::ApprovalStore;
+use crate::args::{ArgsSource, find_duplicate_key};
+use crate::audit::{AuditRecord, AuditSink, DetailScope, TracingSink};
+use crate::erased::{Erased, ErasedTool, ParsedArgs, redact};
+use crate::error::ToolError;
+use crate::export::{Definitions, ToolDefinition, input_schema_of, output_schema_of};
+use crate::rate_limit::{InMemoryRateLimiter, RateLimiter};
+use crate::reply::ToolReply;
+use crate::session::Session;
+use crate::tool::{Gate, ToolHandler, ToolSpec};
+
+/// Size and time limits, each with a sound default.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The largest request (the raw arguments, or the whole line) accepted: 1 MiB.
+    pub max_request_bytes: usize,
+    /// The largest serialised result returned: 256 KiB.
+    pub max_output_bytes: usize,
+    /// The time limit of a tool that declares none: 30 s.
+    pub default_timeout: Duration,
+    /// How long an approval ticket stays valid: 10 minutes.
+    pub approval_ttl: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 1024 * 1024,
+            max_output_bytes: 256 * 1024,
+            default_timeout: Duration::from_secs(30),
+            approval_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Why [`ToolboxBuilder::build`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Two tools have the same name.
+    #[error("two tools are named `{0}`: give one of them another `name = \"...\"`")]
+    DuplicateName(String),
+    /// A tool's name is not accepted by every provider.
+    #[error("tool name `{0}` is invalid: use 1 to 64 letters, digits, `_` or `-`")]
+    InvalidName(String),
+    /// A limit is zero.
+    #[error("limit `{0}` must be more than zero")]
+    ZeroLimit(&'static str),
+}
+
+/// A call waiting for a human's approval.
+struct Pending {
+    tool: usize,
+    args: Box<dyn ParsedArgs>,
+}
+
+struct Entry<S> {
+    spec: ToolSpec,
+    tool: Box<dyn ErasedTool<S>>,
+    definition: ToolDefinition,
+}
+
+struct Inner<S> {
+    state: S,
+    tools: Vec<Entry<S>>,
+    by_name: HashMap<&'static str, usize>,
+    audit: Arc<dyn AuditSink>,
+    limiter: Arc<dyn RateLimiter>,
+    approvals: ApprovalStore<Pending>,
+    limits: Limits,
+}
+
+/// The tools of an application and its state. Built once; cheap to clone; `Send + Sync`.
+pub struct Toolbox<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for Toolbox<S> {
+    fn clone(&self) -> Self {
+        Toolbox {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<S> fmt::Debug for Toolbox<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Toolbox")
+            .field("tools", &self.inner.by_name.keys().collect::<Vec<_>>())
+            .field("limits", &self.inner.limits)
+            .finish()
+    }
+}
+
+/// Collects the tools and guards of a [`Toolbox`].
+pub struct ToolboxBuilder<S> {
+    state: S,
+    tools: Vec<(ToolSpec, Box<dyn ErasedTool<S>>, Value, Option<Value>)>,
+    audit: Arc<dyn AuditSink>,
+    limiter: Arc<dyn RateLimiter>,
+    limits: Limits,
+}
+
+impl<S: Send + Sync + 'static> Toolbox<S> {
+    /// Starts a toolbox around the application's state, which tools receive through `State<S>`.
+    pub fn builder(state: S) -> ToolboxBuilder<S> {
+        ToolboxBuilder {
+            state,
+            tools: Vec::new(),
+            audit: Arc::new(TracingSink),
+            limiter: Arc::new(InMemoryRateLimiter::new()),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
+    /// Adds a tool: the type `#[secure_tool]` generated, named after the function in CamelCase.
+    pub fn tool<T: ToolHandler<S>>(mut self, tool: T) -> Self {
+        let spec = tool.spec();
+        let input = input_schema_of::<T::Args>();
+        let output = output_schema_of::<T::Output>();
+        self.tools.push((spec, Box::new(Erased(tool)), input, output));
+        self
+    }
+
+    /// Where every call's record goes. Default: `tracing` events.
+    pub fn audit(mut self, sink: impl AuditSink) -> Self {
+        self.audit = Arc::new(sink);
+        self
+    }
+
+    /// The rate limiter's backend. Default: in memory, per process.
+    pub fn rate_limiter(mut self, limiter: impl RateLimiter) -> Self {
+        self.limiter = Arc::new(limiter);
+        self
+    }
+
+    /// Size and time limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The time limit of tools that declare none.
+    pub fn default_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.default_timeout = timeout;
+        self
+    }
+
+    /// Builds the toolbox, refusing duplicate or invalid names and zero limits.
+    pub fn build(self) -> Result<Toolbox<S>, BuildError> {
+        let limits = self.limits;
+        for (name, value) in [
+            ("max_request_bytes", limits.max_request_bytes as u128),
+            ("max_output_bytes", limits.max_output_bytes as u128),
+            ("default_timeout", limits.default_timeout.as_millis()),
+            ("approval_ttl", limits.approval_ttl.as_millis()),
+        ] {
+            if value == 0 {
+                return Err(BuildError::ZeroLimit(name));
+            }
+        }
+        let mut by_name = HashMap::new();
+        let mut tools = Vec::with_capacity(self.tools.len());
+        for (index, (spec, tool, input, output)) in self.tools.into_iter().enumerate() {
+            let valid = (1..=64).contains(&spec.name.len())
+                && spec
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid {
+                return Err(BuildError::InvalidName(spec.name.to_owned()));
+            }
+            if by_name.insert(spec.name, index).is_some() {
+                return Err(BuildError::DuplicateName(spec.name.to_owned()));
+            }
+            let definition = ToolDefinition {
+                name: spec.name.to_owned(),
+                title: None,
+                description: spec.description.to_owned(),
+                input_schema: input,
+                output_schema: output,
+                hints: spec.hints,
+            };
+            tools.push(Entry {
+                spec,
+                tool,
+                definition,
+            });
+        }
+        Ok(Toolbox {
+            inner: Arc::new(Inner {
+                state: self.state,
+                tools,
+                by_name,
+                audit: self.audit,
+                limiter: self.limiter,
+                approvals: ApprovalStore::new(limits.approval_ttl),
+                limits,
+            }),
+        })
+    }
+}
+
+/// A tool-call line: `{"name": ..., "arguments": {...} or "{...}"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallLine<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    arguments: Option<&'a RawValue>,
+}
+
+/// Any line of the host protocol: a tool call, or the human's answer to an approval request.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum HostLine<'a> {
+    Approve { approve: String },
+    Deny { deny: String },
+    #[serde(borrow)]
+    Call(CallLine<'a>),
+}
+
+/// What one dispatch learned, for its audit record.
+struct Trace {
+    started: Instant,
+    tool: String,
+    arguments: Value,
+    detail: serde_json::Map<String, Value>,
+}
+
+impl Trace {
+    fn new(tool: &str) -> Self {
+        Trace {
+            started: Instant::now(),
+            tool: clip_name(tool),
+            arguments: Value::Null,
+            detail: serde_json::Map::new(),
+        }
+    }
+}
+
+/// A tool name as the audit log keeps it: the model chose it, so it is bounded.
+fn clip_name(name: &str) -> String {
+    name.chars().take(64).collect()
+}
+
+impl<S: Send + Sync + 'static> Toolbox<S> {
+    /// The application state.
+    pub fn state(&self) -> &S {
+        &self.inner.state
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// The specs of every tool, whoever may call them: for the host, not for the model.
+    pub fn specs(&self) -> impl Iterator<Item = &ToolSpec> {
+        self.inner.tools.iter().map(|e| &e.spec)
+    }
+
+    /// The definitions of the tools `session` may call, to export in a provider's shape.
+    pub fn definitions(&self, session: &Session) -> Definitions {
+        Definitions::new(
+            self.inner
+                .tools
+                .iter()
+                .filter(|e| e.spec.access.allows(session))
+                .map(|e| e.definition.clone())
+                .collect(),
+        )
+    }
+
+    /// Calls a tool with arguments the host already holds as a value.
+    ///
+    /// Prefer [`call_json`](Self::call_json) for what a provider sent: only raw text shows
+    /// duplicate keys.
+    pub async fn call(&self, session: &Session, name: &str, args: Value) -> ToolReply {
+        let mut trace = Trace::new(name);
+        let outcome = match json_len_within(&args, self.inner.limits.max_request_bytes) {
+            true => self.dispatch(session, name, ArgsSource::Value(&args), &mut trace).await,
+            false => Err(self.request_too_large()),
+        };
+        if outcome.is_err() && trace.arguments.is_null() {
+            trace.arguments = args;
+        }
+        self.finish(session, trace, outcome)
+    }
+
+    /// Calls a tool with the raw JSON text of its arguments, as providers send them.
+    pub async fn call_json(&self, session: &Session, name: &str, args_json: &str) -> ToolReply {
+        let mut trace = Trace::new(name);
+        let outcome = self.dispatch_text(session, name, args_json, &mut trace).await;
+        self.finish(session, trace, outcome)
+    }
+
+    /// Handles one line of the host protocol: a tool call `{"name", "arguments"}` (arguments
+    /// an object or a string holding one), or an approval answer `{"approve": ticket}` /
+    /// `{"deny": ticket}`. Malformed lines get `invalid_request` (or `too_large`).
+    pub async fn handle_line(&self, session: &Session, line: &str) -> ToolReply {
+        if line.len() > self.inner.limits.max_request_bytes {
+            let trace = Trace::new("");
+            return self.finish(session, trace, Err(self.request_too_large()));
+        }
+        if let Some(dup) = find_duplicate_key(line) {
+            let trace = Trace::new("");
+            let err = ToolError::invalid_request(format!(
+                "The key `{}` appears twice in one object; send each key once.",
+                dup.chars().take(64).collect::<String>()
+            ));
+            return self.finish(session, trace, Err(err));
+        }
+        match serde_json::from_str::<HostLine<'_>>(line) {
+            Ok(HostLine::Approve { approve }) => self.approve(session, &approve).await,
+            Ok(HostLine::Deny { deny }) => self.deny(session, &deny).await,
+            Ok(HostLine::Call(call)) => {
+                let mut trace = Trace::new(&call.name);
+                let outcome = match call.arguments {
+                    None => self.dispatch_text(session, &call.name, "{}", &mut trace).await,
+                    Some(raw) => match serde_json::from_str::<std::borrow::Cow<'_, str>>(raw.get()) {
+                        // OpenAI sends the arguments as a string holding the JSON object.
+                        Ok(text) => self.dispatch_text(session, &call.name, &text, &mut trace).await,
+                        Err(_) => self.dispatch_text(session, &call.name, raw.get(), &mut trace).await,
+                    },
+                };
+                self.finish(session, trace, outcome)
+            }
+            Err(_) => {
+                let trace = Trace::new("");
+                let err = ToolError::invalid_request(
+                    "Send one JSON object per line: {\"name\": TOOL, \"arguments\": {...}}, or {\"approve\": TICKET} / {\"deny\": TICKET}.",
+                );
+                self.finish(session, trace, Err(err))
+            }
+        }
+    }
+
+    async fn dispatch_text(
+        &self,
+        session: &Session,
+        name: &str,
+        text: &str,
+        trace: &mut Trace,
+    ) -> Result<crate::erased::Produced, ToolError> {
+        if text.len() > self.inner.limits.max_request_bytes {
+            return Err(self.request_too_large());
+        }
+        let text = if text.trim().is_empty() { "{}" } else { text };
+        let result = self.dispatch(session, name, ArgsSource::Text(text), trace).await;
+        if result.is_err() && trace.arguments.is_null() {
+            trace.arguments = serde_json::from_str(text)
+                .unwrap_or_else(|_| Value::from(text.chars().take(1024).collect::<String>()));
+        }
+        result
+    }
+
+    fn request_too_large(&self) -> ToolError {
+        ToolError::too_large(format!(
+            "The request is over {} bytes; send less.",
+            self.inner.limits.max_request_bytes
+        ))
+    }
+
+    /// The checks, in order: lookup (unknown and above-role read the same), authentication,
+    /// rate limit, arguments, approval gate, handler under its time limit, output cap.
+    async fn dispatch(
+        &self,
+        session: &Session,
+        name: &str,
+        source: ArgsSource<'_>,
+        trace: &mut Trace,
+    ) -> Result<crate::erased::Produced, ToolError> {
+        let index = self.lookup(session, name)?;
+        let entry = &self.inner.tools[index];
+        if let Some(quota) = entry.spec.rate_limit {
+            let user = session.user_id().unwrap_or("");
+            self.inner
+                .limiter
+                .check(user, entry.spec.name, quota)
+                .map_err(ToolError::rate_limited)?;
+        }
+        let args = match entry.tool.parse(source) {
+            Ok(args) => args,
+            Err(e) => {
+                if let ArgsSource::Value(v) = source {
+                    let mut v = v.clone();
+                    redact(&mut v, entry.tool.secret_fields());
+                    trace.arguments = v;
+                }
+                return Err(e);
+            }
+        };
+        trace.arguments = args.audit_json();
+        if entry.spec.gate == Gate::HumanApproval {
+            let user = session.user_id().unwrap_or("");
+            let digest = crate::approval::args_digest(&args.canonical_json());
+            let ticket = self.inner.approvals.issue(
+                user,
+                entry.spec.name,
+                digest,
+                Pending { tool: index, args },
+            );
+            return Err(ToolError::approval_required(ticket));
+        }
+        self.run(entry, session, args, trace).await
+    }
+
+    fn lookup(&self, session: &Session, name: &str) -> Result<usize, ToolError> {
+        let not_found = || ToolError::not_found("No tool by that name is available.");
+        let index = *self.inner.by_name.get(name).ok_or_else(not_found)?;
+        let access = &self.inner.tools[index].spec.access;
+        if access.allows(session) {
+            return Ok(index);
+        }
+        if !session.is_authenticated() {
+            return Err(ToolError::unauthenticated());
+        }
+        Err(not_found())
+    }
+
+    async fn run(
+        &self,
+        entry: &Entry<S>,
+        session: &Session,
+        args: Box<dyn ParsedArgs>,
+        trace: &mut Trace,
+    ) -> Result<crate::erased::Produced, ToolError> {
+        let timeout = entry.spec.timeout.unwrap_or(self.inner.limits.default_timeout);
+        let scope = DetailScope::new();
+        let fut = entry
+            .tool
+            .run(&self.inner.state, session, args, entry.spec.max_items);
+        let outcome = scope.scope(tokio::time::timeout(timeout, fut)).await;
+        trace.detail = scope.take();
+        let produced = outcome.map_err(|_| ToolError::timeout())??;
+        if produced.result.get().len() > self.inner.limits.max_output_bytes {
+            return Err(ToolError::too_large(
+                "The result is too large to return; ask for less (a narrower filter or a smaller limit).",
+            ));
+        }
+        Ok(produced)
+    }
+
+    /// Runs the call waiting behind `ticket`, if `session`'s user holds it and it is still valid.
+    pub async fn approve(&self, session: &Session, ticket: &str) -> ToolReply {
+        let mut trace = Trace::new("");
+        let outcome = self.redeem(session, ticket, &mut trace);
+        let outcome = match outcome {
+            Ok((index, args)) => {
+                let entry = &self.inner.tools[index];
+                self.run(entry, session, args, &mut trace).await
+            }
+            Err(e) => Err(e),
+        };
+        trace.detail.insert("approval".into(), Value::from("approved"));
+        self.finish(session, trace, outcome)
+    }
+
+    /// Drops the call waiting behind `ticket`; nothing runs.
+    pub async fn deny(&self, session: &Session, ticket: &str) -> ToolReply {
+        let mut trace = Trace::new("");
+        let outcome = self
+            .redeem(session, ticket, &mut trace)
+            .and_then(|_| Err(ToolError::approval_denied()));
+        trace.detail.insert("approval".into(), Value::from("denied"));
+        self.finish(session, trace, outcome)
+    }
+
+    fn redeem(
+        &self,
+        session: &Session,
+        ticket: &str,
+        trace: &mut Trace,
+    ) -> Result<(usize, Box<dyn ParsedArgs>), ToolError> {
+        let Some(user) = session.user_id() else {
+            return Err(ToolError::approval_denied());
+        };
+        let approved = match self.inner.approvals.redeem(ticket, user) {
+            Ok(a) => a,
+            Err(refused) => {
+                trace.detail.insert("refused".into(), Value::from(format!("{refused:?}")));
+                return Err(ToolError::approval_denied());
+            }
+        };
+        let Pending { tool, args } = approved.payload;
+        let entry = &self.inner.tools[tool];
+        trace.tool = entry.spec.name.to_owned();
+        trace.arguments = args.audit_json();
+        // The digest binds the ticket to the very arguments that were shown to the human.
+        if crate::approval::args_digest(&args.canonical_json()) != approved.args_digest {
+            return Err(ToolError::approval_denied());
+        }
+        // The role may have been taken away since the ticket was issued.
+        if !entry.spec.access.allows(session) {
+            return Err(ToolError::approval_denied());
+        }
+        Ok((tool, args))
+    }
+
+    /// Writes the audit record, then returns the reply; a failing sink fails the call closed.
+    fn finish(
+        &self,
+        session: &Session,
+        trace: Trace,
+        outcome: Result<crate::erased::Produced, ToolError>,
+    ) -> ToolReply {
+        let reply = match outcome {
+            Ok(p) => ToolReply::success(p.result, p.capped),
+            Err(e) => ToolReply::failure(e),
+        };
+        let error = reply.error();
+        let record = AuditRecord {
+            ts: SystemTime::now(),
+            user: session.claimed_user_id().map(str::to_owned),
+            role: session.role().map(|r| r.name().to_owned()),
+            tool: trace.tool,
+            outcome: reply.outcome_code().to_owned(),
+            arguments: trace.arguments,
+            duration_ms: u64::try_from(trace.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            incident: error.and_then(|e| e.incident()).map(str::to_owned),
+            cause: error.and_then(|e| e.cause()).map(|c| c.to_string()),
+            detail: trace.detail,
+        };
+        match self.inner.audit.record(&record) {
+            Ok(()) => reply,
+            Err(e) => {
+                tracing::error!(target: "tool_runtime::audit", error = %e, "audit sink failed; the call is refused");
+                ToolReply::failure(ToolError::internal(e))
+            }
+        }
+    }
+}
+
+/// Whether `value` serialises to at most `max` bytes, stopping as soon as it does not.
+fn json_len_within(value: &Value, max: usize) -> bool {
+    struct Counter {
+        left: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.left = self
+                .left
+                .checked_sub(buf.len())
+                .ok_or_else(|| std::io::Error::other("over the limit"))?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(&mut Counter { left: max }, value).is_ok()
+}
