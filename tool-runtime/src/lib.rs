@@ -8,14 +8,16 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod export;
 pub mod output;
-pub mod rate_limit;
 mod random;
+pub mod rate_limit;
 pub mod role;
 pub mod session;
 pub mod tool;
 
 pub use error::{ErrorCode, FieldErrors, ToolError};
+pub use export::{Definitions, ToolDefinition};
 pub use output::{Project, ProjectAs, Record, SafeOutput};
 pub use rate_limit::Quota;
 pub use role::{Role, RoleId};
