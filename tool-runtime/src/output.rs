@@ -73,10 +73,12 @@ plain!(
     i16,
     i32,
     i64,
+    isize,
     u8,
     u16,
     u32,
     u64,
+    usize,
     f32,
     f64,
     ()

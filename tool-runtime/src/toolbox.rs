@@ -15,7 +15,7 @@ use crate::args::{ArgsSource, find_duplicate_key};
 use crate::audit::{AuditRecord, AuditSink, DetailScope, TracingSink};
 use crate::erased::{Erased, ErasedTool, ParsedArgs, redact};
 use crate::error::ToolError;
-use crate::export::{Definitions, ToolDefinition, input_schema_of, output_schema_of};
+use crate::export::{Definitions, ExportError, ToolDefinition, input_schema_of, output_schema_of};
 use crate::rate_limit::{InMemoryRateLimiter, RateLimiter};
 use crate::reply::ToolReply;
 use crate::session::Session;
@@ -48,12 +48,9 @@ impl Default for Limits {
 /// Why [`ToolboxBuilder::build`] refused.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// Two tools have the same name.
-    #[error("two tools are named `{0}`: give one of them another `name = \"...\"`")]
-    DuplicateName(String),
-    /// A tool's name is not accepted by every provider.
-    #[error("tool name `{0}` is invalid: use 1 to 64 letters, digits, `_` or `-`")]
-    InvalidName(String),
+    /// Two tools share a name, a name is invalid, or a provider cannot represent a schema.
+    #[error(transparent)]
+    Export(#[from] ExportError),
     /// A limit is zero.
     #[error("limit `{0}` must be more than zero")]
     ZeroLimit(&'static str),
@@ -68,13 +65,13 @@ struct Pending {
 struct Entry<S> {
     spec: ToolSpec,
     tool: Box<dyn ErasedTool<S>>,
-    definition: ToolDefinition,
 }
 
 struct Inner<S> {
     state: S,
     tools: Vec<Entry<S>>,
     by_name: HashMap<&'static str, usize>,
+    definitions: Definitions,
     audit: Arc<dyn AuditSink>,
     limiter: Arc<dyn RateLimiter>,
     approvals: ApprovalStore<Pending>,
@@ -130,7 +127,7 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
     pub fn tool<T: ToolHandler<S>>(mut self, tool: T) -> Self {
         let spec = tool.spec();
         let input = input_schema_of::<T::Args>();
-        let output = output_schema_of::<T::Output>();
+        let output = Some(output_schema_of::<T::Output>());
         self.tools.push((spec, Box::new(Erased(tool)), input, output));
         self
     }
@@ -174,37 +171,27 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
         }
         let mut by_name = HashMap::new();
         let mut tools = Vec::with_capacity(self.tools.len());
+        let mut definitions = Vec::with_capacity(self.tools.len());
         for (index, (spec, tool, input, output)) in self.tools.into_iter().enumerate() {
-            let valid = (1..=64).contains(&spec.name.len())
-                && spec
-                    .name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid {
-                return Err(BuildError::InvalidName(spec.name.to_owned()));
-            }
-            if by_name.insert(spec.name, index).is_some() {
-                return Err(BuildError::DuplicateName(spec.name.to_owned()));
-            }
-            let definition = ToolDefinition {
+            definitions.push(ToolDefinition {
                 name: spec.name.to_owned(),
                 title: None,
                 description: spec.description.to_owned(),
                 input_schema: input,
                 output_schema: output,
                 hints: spec.hints,
-            };
-            tools.push(Entry {
-                spec,
-                tool,
-                definition,
             });
+            by_name.insert(spec.name, index);
+            tools.push(Entry { spec, tool });
         }
+        // Refuses duplicate and invalid names, and schemas some provider cannot represent.
+        let definitions = Definitions::new(definitions)?;
         Ok(Toolbox {
             inner: Arc::new(Inner {
                 state: self.state,
                 tools,
                 by_name,
+                definitions,
                 audit: self.audit,
                 limiter: self.limiter,
                 approvals: ApprovalStore::new(limits.approval_ttl),
@@ -214,30 +201,29 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
     }
 }
 
-/// A tool-call line: `{"name": ..., "arguments": {...} or "{...}"}`.
+/// Any line of the host protocol: a tool call, or the human's answer to an approval request.
+///
+/// One struct rather than an untagged enum: an untagged enum buffers its input, and then
+/// borrowed raw arguments cannot be read.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CallLine<'a> {
-    #[serde(borrow)]
-    name: std::borrow::Cow<'a, str>,
+struct HostLine<'a> {
+    #[serde(default, borrow)]
+    name: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, borrow)]
     arguments: Option<&'a RawValue>,
-}
-
-/// Any line of the host protocol: a tool call, or the human's answer to an approval request.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum HostLine<'a> {
-    Approve { approve: String },
-    Deny { deny: String },
-    #[serde(borrow)]
-    Call(CallLine<'a>),
+    #[serde(default)]
+    approve: Option<String>,
+    #[serde(default)]
+    deny: Option<String>,
 }
 
 /// What one dispatch learned, for its audit record.
 struct Trace {
     started: Instant,
     tool: String,
+    /// The tool's `#[secret]` arguments, once the tool is known.
+    secrets: &'static [&'static str],
     arguments: Value,
     detail: serde_json::Map<String, Value>,
 }
@@ -247,9 +233,18 @@ impl Trace {
         Trace {
             started: Instant::now(),
             tool: clip_name(tool),
+            secrets: &[],
             arguments: Value::Null,
             detail: serde_json::Map::new(),
         }
+    }
+}
+
+impl Trace {
+    /// Keeps arguments that never became typed, with the tool's secret ones redacted.
+    fn record_raw(&mut self, mut raw: Value) {
+        redact(&mut raw, self.secrets);
+        self.arguments = raw;
     }
 }
 
@@ -276,14 +271,12 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
 
     /// The definitions of the tools `session` may call, to export in a provider's shape.
     pub fn definitions(&self, session: &Session) -> Definitions {
-        Definitions::new(
+        self.inner.definitions.filtered(|d| {
             self.inner
-                .tools
-                .iter()
-                .filter(|e| e.spec.access.allows(session))
-                .map(|e| e.definition.clone())
-                .collect(),
-        )
+                .by_name
+                .get(d.name.as_str())
+                .is_some_and(|&i| self.inner.tools[i].spec.access.allows(session))
+        })
     }
 
     /// Calls a tool with arguments the host already holds as a value.
@@ -296,8 +289,8 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             true => self.dispatch(session, name, ArgsSource::Value(&args), &mut trace).await,
             false => Err(self.request_too_large()),
         };
-        if outcome.is_err() && trace.arguments.is_null() {
-            trace.arguments = args;
+        if trace.arguments.is_null() {
+            trace.record_raw(args);
         }
         self.finish(session, trace, outcome)
     }
@@ -325,22 +318,26 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             ));
             return self.finish(session, trace, Err(err));
         }
-        match serde_json::from_str::<HostLine<'_>>(line) {
-            Ok(HostLine::Approve { approve }) => self.approve(session, &approve).await,
-            Ok(HostLine::Deny { deny }) => self.deny(session, &deny).await,
-            Ok(HostLine::Call(call)) => {
-                let mut trace = Trace::new(&call.name);
-                let outcome = match call.arguments {
-                    None => self.dispatch_text(session, &call.name, "{}", &mut trace).await,
-                    Some(raw) => match serde_json::from_str::<std::borrow::Cow<'_, str>>(raw.get()) {
-                        // OpenAI sends the arguments as a string holding the JSON object.
-                        Ok(text) => self.dispatch_text(session, &call.name, &text, &mut trace).await,
-                        Err(_) => self.dispatch_text(session, &call.name, raw.get(), &mut trace).await,
-                    },
+        let parsed = serde_json::from_str::<HostLine<'_>>(line);
+        match parsed {
+            Ok(HostLine { approve: Some(ticket), name: None, arguments: None, deny: None }) => {
+                self.approve(session, &ticket).await
+            }
+            Ok(HostLine { deny: Some(ticket), name: None, arguments: None, approve: None }) => {
+                self.deny(session, &ticket).await
+            }
+            Ok(HostLine { name: Some(name), arguments, approve: None, deny: None }) => {
+                let mut trace = Trace::new(&name);
+                let text = match arguments {
+                    None => std::borrow::Cow::Borrowed("{}"),
+                    // OpenAI sends the arguments as a string holding the JSON object.
+                    Some(raw) => serde_json::from_str::<std::borrow::Cow<'_, str>>(raw.get())
+                        .unwrap_or(std::borrow::Cow::Borrowed(raw.get())),
                 };
+                let outcome = self.dispatch_text(session, &name, &text, &mut trace).await;
                 self.finish(session, trace, outcome)
             }
-            Err(_) => {
+            _ => {
                 let trace = Trace::new("");
                 let err = ToolError::invalid_request(
                     "Send one JSON object per line: {\"name\": TOOL, \"arguments\": {...}}, or {\"approve\": TICKET} / {\"deny\": TICKET}.",
@@ -362,9 +359,11 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         }
         let text = if text.trim().is_empty() { "{}" } else { text };
         let result = self.dispatch(session, name, ArgsSource::Text(text), trace).await;
-        if result.is_err() && trace.arguments.is_null() {
-            trace.arguments = serde_json::from_str(text)
+        if trace.arguments.is_null() {
+            // Text that is not JSON is kept in part: enough to investigate, bounded.
+            let raw = serde_json::from_str(text)
                 .unwrap_or_else(|_| Value::from(text.chars().take(1024).collect::<String>()));
+            trace.record_raw(raw);
         }
         result
     }
@@ -387,6 +386,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     ) -> Result<crate::erased::Produced, ToolError> {
         let index = self.lookup(session, name)?;
         let entry = &self.inner.tools[index];
+        trace.secrets = entry.tool.secret_fields();
         if let Some(quota) = entry.spec.rate_limit {
             let user = session.user_id().unwrap_or("");
             self.inner
@@ -394,17 +394,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                 .check(user, entry.spec.name, quota)
                 .map_err(ToolError::rate_limited)?;
         }
-        let args = match entry.tool.parse(source) {
-            Ok(args) => args,
-            Err(e) => {
-                if let ArgsSource::Value(v) = source {
-                    let mut v = v.clone();
-                    redact(&mut v, entry.tool.secret_fields());
-                    trace.arguments = v;
-                }
-                return Err(e);
-            }
-        };
+        let args = entry.tool.parse(source)?;
         trace.arguments = args.audit_json();
         if entry.spec.gate == Gate::HumanApproval {
             let user = session.user_id().unwrap_or("");

@@ -139,8 +139,9 @@ fn projection(model: &Model, from: &syn::Type, fields: &[Field]) -> TokenStream 
     let ident = &model.ident;
     let assignments = fields.iter().map(|f| {
         let field = &f.ident;
+        let ty = &f.ty;
         let value = match &f.mask {
-            None => quote_spanned!(field.span()=> __tr::Project::project(__source.#field)),
+            None => quote_spanned!(field.span()=> __tr::Project::<#ty>::project(__source.#field)),
             Some(Mask::KeepLast(n)) => quote_spanned!(field.span()=>
                 __tr::Maskable::mask_with(__source.#field, |__t: &str| __tr::mask_keep_last(__t, #n))
             ),

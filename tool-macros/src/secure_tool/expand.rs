@@ -136,11 +136,13 @@ pub fn generate(tool: &ToolFn<'_>, attr: &ToolAttr, checked: Checked) -> darling
         ),
         None => (value_ty.clone(), quote!(__value)),
     };
+    // A tool generic over its state is checked at `()`: its output does not depend on it.
+    let concrete_state = state_ty.map_or_else(|| quote!(()), |ty| quote!(#ty));
     let max_items_check = attr.max_items.as_ref().map(|n| {
         quote_spanned! {n.span()=>
             const _: fn() = || {
                 fn __list<__T: __tr::ItemList>() {}
-                __list::<<#tool_ty as __tr::ToolHandler<#state_param_ty>>::Output>();
+                __list::<<#tool_ty as __tr::ToolHandler<#concrete_state>>::Output>();
             };
         }
     });
