@@ -7,17 +7,20 @@
 //! human approval, size caps, audit).
 #![warn(missing_docs)]
 
+pub mod approval;
+pub mod audit;
 pub mod error;
 pub mod output;
-pub mod rate_limit;
 mod random;
+pub mod rate_limit;
 pub mod role;
 pub mod session;
 pub mod tool;
 
+pub use audit::{AuditRecord, AuditSink};
 pub use error::{ErrorCode, FieldErrors, ToolError};
 pub use output::{Project, ProjectAs, Record, SafeOutput};
-pub use rate_limit::Quota;
+pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimiter};
 pub use role::{Role, RoleId};
 pub use session::Session;
 pub use tool::{Access, Gate, Hints, State, ToolArgs, ToolHandler, ToolSpec};
