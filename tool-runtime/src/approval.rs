@@ -418,6 +418,31 @@ mod tests {
     }
 
     #[test]
+    fn tickets_from_many_threads_are_all_distinct_and_redeemable() {
+        let store = std::sync::Arc::new(ApprovalStore::new(TEN_MINUTES));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let store = std::sync::Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let user = format!("user{t}");
+                    (0..20)
+                        .map(|n| (user.clone(), store.issue(&user, "delete_data", [0; 32], n)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let issued: Vec<(String, String)> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(store.len(), 80);
+        for (user, ticket) in &issued {
+            assert!(store.redeem(ticket, user).is_ok());
+        }
+        assert!(store.is_empty());
+    }
+
+    #[test]
     fn debug_output_does_not_show_tickets() {
         let store = ApprovalStore::new(TEN_MINUTES);
         let ticket = store.issue("dave", "delete_data", [0; 32], ());

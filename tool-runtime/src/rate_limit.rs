@@ -291,6 +291,24 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "non-zero period")]
+    fn zero_period_panics() {
+        let _ = Quota::new(1, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_limiter_can_be_shared_as_a_trait_object() {
+        let shared: Arc<dyn RateLimiter> = Arc::new(InMemoryRateLimiter::new());
+        let quota = Quota::new(1, Duration::from_secs(60));
+        let other = Arc::clone(&shared);
+        std::thread::spawn(move || other.check("carol", "t", quota))
+            .join()
+            .unwrap()
+            .unwrap();
+        assert!(shared.check("carol", "t", quota).is_err());
+    }
+
+    #[test]
     fn eleventh_call_in_quick_succession_is_refused() {
         let limiter = InMemoryRateLimiter::new();
         for i in 0..10 {
