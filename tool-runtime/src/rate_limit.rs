@@ -184,7 +184,8 @@ impl<C: Clock + Clone> InMemoryRateLimiter<C> {
 
     fn limiter(&self, tool: &str, quota: Quota) -> Arc<KeyedLimiter<C>> {
         // The lock guards only the map of limiters, never a check itself: the limiters are
-        // lock-free, and the write lock is taken once per (tool, quota).
+        // lock-free, and the write lock is taken once per (tool, quota). A panic elsewhere
+        // cannot leave the map half-changed (each change is one insert), so poisoning is ignored.
         let found = |map: &ByTool<C>| {
             map.get(tool)
                 .and_then(|list| list.iter().find(|(q, _)| *q == quota))
