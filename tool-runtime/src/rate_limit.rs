@@ -1,13 +1,388 @@
 //! Per-user, per-tool rate limits.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+
 /// A budget: `count` calls per `per`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Quota {
     /// Calls allowed in one period.
     pub count: NonZeroU32,
     /// The period.
     pub per: Duration,
+}
+
+impl Quota {
+    /// `count` calls per `per`.
+    ///
+    /// # Panics
+    ///
+    /// If `count` is 0 or `per` is zero. Generated code calls this in a `const` whose inputs the
+    /// macro has already checked, so the panic can only come from a hand-written call.
+    pub const fn new(count: u32, per: Duration) -> Quota {
+        let Some(count) = NonZeroU32::new(count) else {
+            panic!("a rate limit quota needs a count of at least 1");
+        };
+        assert!(!per.is_zero(), "a rate limit quota needs a non-zero period");
+        Quota { count, per }
+    }
+
+    /// Parses `"N/sec"`, `"N/min"` or `"N/hour"`, with N at least 1.
+    pub fn parse(s: &str) -> Result<Quota, String> {
+        let (count, unit) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not a rate limit: write N/sec, N/min or N/hour"))?;
+        // `u32::from_str` also takes a leading `+`; a quota is written with digits only.
+        if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "`{count}` is not a call count: write a whole number such as 10/min"
+            ));
+        }
+        let count: u32 = count
+            .parse()
+            .map_err(|_| format!("`{count}` calls is more than a rate limit can count"))?;
+        let count = NonZeroU32::new(count).ok_or_else(|| {
+            "a rate limit of 0 calls would disable the tool: use N >= 1".to_owned()
+        })?;
+        let per = match unit {
+            "sec" => Duration::from_secs(1),
+            "min" => Duration::from_secs(60),
+            "hour" => Duration::from_secs(3600),
+            other => {
+                return Err(format!(
+                    "`{other}` is not a rate limit period: use sec, min or hour"
+                ));
+            }
+        };
+        Ok(Quota { count, per })
+    }
+
+    fn to_governor(self) -> governor::Quota {
+        // Below a nanosecond per call governor has no period to replenish with; such a quota
+        // (billions of calls per second) is no limit at all in practice.
+        let replenish_one = (self.per / self.count.get()).max(Duration::from_nanos(1));
+        governor::Quota::with_period(replenish_one)
+            .expect("the replenish period is at least one nanosecond")
+            .allow_burst(self.count)
+    }
+}
+
+impl FromStr for Quota {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Quota, String> {
+        Quota::parse(s)
+    }
+}
+
+impl fmt::Display for Quota {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.count;
+        match (self.per.as_secs(), self.per.subsec_nanos()) {
+            (1, 0) => write!(f, "{count}/sec"),
+            (60, 0) => write!(f, "{count}/min"),
+            (3600, 0) => write!(f, "{count}/hour"),
+            _ => write!(f, "{count}/{:?}", self.per),
+        }
+    }
+}
+
+/// Decides whether a user may call a tool now.
+///
+/// The toolbox calls [`check`](Self::check) once per call of a tool that declares a
+/// `rate_limit`, before the handler runs. Implement it to share budgets between processes (a
+/// Redis or database backend); [`InMemoryRateLimiter`] is the default.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a rate limiter",
+    label = "this type does not implement `tool_runtime::RateLimiter`",
+    note = "use `tool_runtime::InMemoryRateLimiter::new()`, or implement `RateLimiter` for your type: \
+            `fn check(&self, user: &str, tool: &str, quota: Quota) -> Result<(), Duration>`"
+)]
+pub trait RateLimiter: Send + Sync + 'static {
+    /// Spends one call of `user`'s budget for `tool`, or refuses.
+    ///
+    /// Err carries how long until the next call would be allowed. Budgets are separate per user
+    /// and per tool.
+    fn check(&self, user: &str, tool: &str, quota: Quota) -> Result<(), Duration>;
+}
+
+type KeyedLimiter<C> = governor::RateLimiter<
+    String,
+    DefaultKeyedStateStore<String>,
+    C,
+    NoOpMiddleware<<C as Clock>::Instant>,
+>;
+
+type ByTool<C> = HashMap<String, Vec<(Quota, Arc<KeyedLimiter<C>>)>>;
+
+/// How many checks pass between two sweeps of idle users' state.
+const SWEEP_EVERY: u64 = 4096;
+
+/// The default [`RateLimiter`]: budgets held in this process's memory (GCRA, via `governor`).
+///
+/// Budgets are not shared between processes and start afresh on restart. The state of users who
+/// have not called recently enough to be limited is dropped every few thousand checks, so memory
+/// follows the number of recently active users, not every user ever seen.
+///
+/// `C` is the clock; tests can pass `governor::clock::FakeRelativeClock`.
+pub struct InMemoryRateLimiter<C: Clock = DefaultClock> {
+    clock: C,
+    /// Tool name to its limiters. A tool has one quota in practice; a list keeps lookups by
+    /// `&str` without building a composite key on every call.
+    limiters: RwLock<ByTool<C>>,
+    checks: AtomicU64,
+}
+
+impl InMemoryRateLimiter {
+    /// An empty limiter on the monotonic clock.
+    pub fn new() -> Self {
+        Self::with_clock(DefaultClock::default())
+    }
+}
+
+impl Default for InMemoryRateLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: Clock + Clone> InMemoryRateLimiter<C> {
+    /// An empty limiter on the given clock.
+    pub fn with_clock(clock: C) -> Self {
+        InMemoryRateLimiter {
+            clock,
+            limiters: RwLock::new(HashMap::new()),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Drops the state of every user whose budget is back to full.
+    ///
+    /// Runs by itself every few thousand checks; a host may also call it from a timer.
+    pub fn retain_recent(&self) {
+        let limiters = self.limiters.read().unwrap_or_else(PoisonError::into_inner);
+        for limiter in limiters.values().flatten().map(|(_, l)| l) {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// How many (user, tool) budgets are held in memory.
+    pub fn tracked(&self) -> usize {
+        let limiters = self.limiters.read().unwrap_or_else(PoisonError::into_inner);
+        limiters.values().flatten().map(|(_, l)| l.len()).sum()
+    }
+
+    fn limiter(&self, tool: &str, quota: Quota) -> Arc<KeyedLimiter<C>> {
+        // The lock guards only the map of limiters, never a check itself: the limiters are
+        // lock-free, and the write lock is taken once per (tool, quota). A panic elsewhere
+        // cannot leave the map half-changed (each change is one insert), so poisoning is ignored.
+        let found = |map: &ByTool<C>| {
+            map.get(tool)
+                .and_then(|list| list.iter().find(|(q, _)| *q == quota))
+                .map(|(_, l)| Arc::clone(l))
+        };
+        if let Some(l) = found(&self.limiters.read().unwrap_or_else(PoisonError::into_inner)) {
+            return l;
+        }
+        let mut map = self
+            .limiters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(l) = found(&map) {
+            return l;
+        }
+        let limiter = Arc::new(governor::RateLimiter::new(
+            quota.to_governor(),
+            DefaultKeyedStateStore::default(),
+            self.clock.clone(),
+        ));
+        map.entry(tool.to_owned())
+            .or_default()
+            .push((quota, Arc::clone(&limiter)));
+        limiter
+    }
+}
+
+impl<C> RateLimiter for InMemoryRateLimiter<C>
+where
+    C: Clock + Clone + Send + Sync + 'static,
+{
+    fn check(&self, user: &str, tool: &str, quota: Quota) -> Result<(), Duration> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.retain_recent();
+        }
+        let limiter = self.limiter(tool, quota);
+        limiter
+            .check_key(&user.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+}
+
+impl<C: Clock + Clone> fmt::Debug for InMemoryRateLimiter<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryRateLimiter")
+            .field("tracked", &self.tracked())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    const TEN_PER_MIN: Quota = Quota::new(10, Duration::from_secs(60));
+
+    #[test]
+    fn parses_the_three_units() {
+        assert_eq!(Quota::parse("10/min"), Ok(TEN_PER_MIN));
+        assert_eq!(
+            Quota::parse("1/sec"),
+            Ok(Quota::new(1, Duration::from_secs(1)))
+        );
+        assert_eq!(
+            Quota::parse("500/hour"),
+            Ok(Quota::new(500, Duration::from_secs(3600)))
+        );
+        assert_eq!("10/min".parse::<Quota>(), Ok(TEN_PER_MIN));
+    }
+
+    #[test]
+    fn rejects_malformed_quotas() {
+        for bad in [
+            "",
+            "10",
+            "/min",
+            "0/min",
+            "-1/min",
+            "+1/min",
+            "1.5/min",
+            "10/minute",
+            "10/ min",
+            " 10/min",
+            "10/min/",
+            "99999999999/sec",
+            "ten/min",
+        ] {
+            assert!(Quota::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn displays_as_written() {
+        for s in ["10/min", "1/sec", "500/hour"] {
+            assert_eq!(Quota::parse(s).unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "at least 1")]
+    fn zero_count_panics() {
+        let _ = Quota::new(0, Duration::from_secs(60));
+    }
+
+    #[test]
+    #[should_panic(expected = "non-zero period")]
+    fn zero_period_panics() {
+        let _ = Quota::new(1, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_limiter_can_be_shared_as_a_trait_object() {
+        let shared: Arc<dyn RateLimiter> = Arc::new(InMemoryRateLimiter::new());
+        let quota = Quota::new(1, Duration::from_secs(60));
+        let other = Arc::clone(&shared);
+        std::thread::spawn(move || other.check("carol", "t", quota))
+            .join()
+            .unwrap()
+            .unwrap();
+        assert!(shared.check("carol", "t", quota).is_err());
+    }
+
+    #[test]
+    fn eleventh_call_in_quick_succession_is_refused() {
+        let limiter = InMemoryRateLimiter::new();
+        for i in 0..10 {
+            assert_eq!(
+                limiter.check("carol", "search_customers", TEN_PER_MIN),
+                Ok(()),
+                "call {}",
+                i + 1
+            );
+        }
+        let retry = limiter
+            .check("carol", "search_customers", TEN_PER_MIN)
+            .unwrap_err();
+        assert!(retry > Duration::ZERO);
+        assert!(retry <= Duration::from_secs(6), "{retry:?}");
+    }
+
+    #[test]
+    fn users_and_tools_have_separate_budgets() {
+        let limiter = InMemoryRateLimiter::new();
+        let quota = Quota::new(1, Duration::from_secs(3600));
+        assert_eq!(limiter.check("carol", "search_customers", quota), Ok(()));
+        assert!(limiter.check("carol", "search_customers", quota).is_err());
+        assert_eq!(limiter.check("dave", "search_customers", quota), Ok(()));
+        assert_eq!(limiter.check("carol", "get_order", quota), Ok(()));
+        assert!(limiter.check("dave", "search_customers", quota).is_err());
+    }
+
+    #[test]
+    fn budget_refills_with_time() {
+        let clock = FakeRelativeClock::default();
+        let limiter = InMemoryRateLimiter::with_clock(clock.clone());
+        for _ in 0..10 {
+            limiter.check("carol", "t", TEN_PER_MIN).unwrap();
+        }
+        let retry = limiter.check("carol", "t", TEN_PER_MIN).unwrap_err();
+        assert_eq!(retry, Duration::from_secs(6));
+
+        clock.advance(Duration::from_secs(5));
+        let retry = limiter.check("carol", "t", TEN_PER_MIN).unwrap_err();
+        assert_eq!(retry, Duration::from_secs(1));
+
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(limiter.check("carol", "t", TEN_PER_MIN), Ok(()));
+        assert!(limiter.check("carol", "t", TEN_PER_MIN).is_err());
+    }
+
+    #[test]
+    fn idle_users_are_forgotten() {
+        let clock = FakeRelativeClock::default();
+        let limiter = InMemoryRateLimiter::with_clock(clock.clone());
+        for user in 0..100 {
+            limiter.check(&user.to_string(), "t", TEN_PER_MIN).unwrap();
+        }
+        assert_eq!(limiter.tracked(), 100);
+
+        clock.advance(Duration::from_secs(61));
+        limiter.check("recent", "t", TEN_PER_MIN).unwrap();
+        limiter.retain_recent();
+        assert_eq!(limiter.tracked(), 1);
+    }
+
+    #[test]
+    fn sweeps_without_being_asked() {
+        let clock = FakeRelativeClock::default();
+        let limiter = InMemoryRateLimiter::with_clock(clock.clone());
+        let quota = Quota::new(1, Duration::from_secs(1));
+        for user in 0..SWEEP_EVERY - 1 {
+            limiter.check(&user.to_string(), "t", quota).unwrap();
+        }
+        assert_eq!(limiter.tracked(), (SWEEP_EVERY - 1) as usize);
+        clock.advance(Duration::from_secs(2));
+        limiter.check("last", "t", quota).unwrap();
+        assert_eq!(limiter.tracked(), 1);
+    }
 }
