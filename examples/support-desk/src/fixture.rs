@@ -131,48 +131,58 @@ const PRODUCT_CATALOGUE: &[(&str, &str, u32)] = &[
     ("Desk Lamp", "furniture", 3_900),
 ];
 
-/// The staff and customer logins: id, role, name, owned customer, email, created.
-const USERS: &[(&str, Role, &str, Option<&str>, &str, &str)] = &[
-    (
-        "alice",
-        Role::User,
-        "Alice Anders",
-        Some("C001"),
-        "alice@example.com",
-        "2021-04-12T10:15:00Z",
-    ),
-    (
-        "bob",
-        Role::User,
-        "Bob Brown",
-        Some("C002"),
-        "bob@example.com",
-        "2022-09-03T16:40:00Z",
-    ),
-    (
-        "carol",
-        Role::SupportAgent,
-        "Carol Chen",
-        None,
-        "carol.chen@desk.example.com",
-        "2020-01-06T09:00:00Z",
-    ),
-    (
-        "dave",
-        Role::Admin,
-        "Dave Diaz",
-        None,
-        "dave.diaz@desk.example.com",
-        "2019-05-20T09:00:00Z",
-    ),
-    (
-        "erin",
-        Role::SuperAdmin,
-        "Erin Evans",
-        None,
-        "erin.evans@desk.example.com",
-        "2018-11-01T09:00:00Z",
-    ),
+/// A login as the fixture declares it.
+struct SeedUser {
+    id: &'static str,
+    role: Role,
+    name: &'static str,
+    customer_id: Option<&'static str>,
+    email: &'static str,
+    created_at: &'static str,
+}
+
+/// The staff and customer logins.
+const USERS: &[SeedUser] = &[
+    SeedUser {
+        id: "alice",
+        role: Role::User,
+        name: "Alice Anders",
+        customer_id: Some("C001"),
+        email: "alice@example.com",
+        created_at: "2021-04-12T10:15:00Z",
+    },
+    SeedUser {
+        id: "bob",
+        role: Role::User,
+        name: "Bob Brown",
+        customer_id: Some("C002"),
+        email: "bob@example.com",
+        created_at: "2022-09-03T16:40:00Z",
+    },
+    SeedUser {
+        id: "carol",
+        role: Role::SupportAgent,
+        name: "Carol Chen",
+        customer_id: None,
+        email: "carol.chen@desk.example.com",
+        created_at: "2020-01-06T09:00:00Z",
+    },
+    SeedUser {
+        id: "dave",
+        role: Role::Admin,
+        name: "Dave Diaz",
+        customer_id: None,
+        email: "dave.diaz@desk.example.com",
+        created_at: "2019-05-20T09:00:00Z",
+    },
+    SeedUser {
+        id: "erin",
+        role: Role::SuperAdmin,
+        name: "Erin Evans",
+        customer_id: None,
+        email: "erin.evans@desk.example.com",
+        created_at: "2018-11-01T09:00:00Z",
+    },
 ];
 
 /// Rows of the housekeeping tables, with ages as SQLite date modifiers.
@@ -201,12 +211,12 @@ impl Fixture {
         let mut rng = Lcg(SEED);
         let users = USERS
             .iter()
-            .map(|&(id, role, name, customer_id, email, _)| User {
-                id: id.to_owned(),
-                name: name.to_owned(),
-                email: email.to_owned(),
-                role,
-                customer_id: customer_id.map(str::to_owned),
+            .map(|u| User {
+                id: u.id.to_owned(),
+                name: u.name.to_owned(),
+                email: u.email.to_owned(),
+                role: u.role,
+                customer_id: u.customer_id.map(str::to_owned),
             })
             .collect();
         let mut customers = generate_customers(&mut rng);
@@ -338,7 +348,7 @@ fn generate_orders(rng: &mut Lcg) -> Vec<Order> {
 }
 
 fn housekeeping(rng: &mut Lcg) -> Housekeeping {
-    let user_ids: Vec<&str> = USERS.iter().map(|u| u.0).collect();
+    let user_ids: Vec<&str> = USERS.iter().map(|u| u.id).collect();
     let sessions = (0..SESSIONS)
         .map(|i| {
             let id = format!("sess_{}", rng.chars(HEX, 32));
@@ -417,14 +427,14 @@ pub fn seed(conn: &Connection) -> rusqlite::Result<()> {
         "INSERT INTO users (id, name, email, role, customer_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    for (user, &(.., created_at)) in fixture.users.iter().zip(USERS) {
+    for (user, seed) in fixture.users.iter().zip(USERS) {
         insert.execute(params![
             user.id,
             user.name,
             user.email,
             user.role,
             user.customer_id,
-            created_at
+            seed.created_at
         ])?;
     }
     let mut insert = conn.prepare(

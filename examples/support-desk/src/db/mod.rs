@@ -26,6 +26,17 @@ pub const MAX_LIMIT: u32 = 100;
 /// The rows a call gets when it does not say.
 pub const DEFAULT_LIMIT: u32 = 25;
 
+/// `limit` if it is in range, else the error the model can act on.
+fn checked_limit(limit: Option<u32>) -> Result<u32, ToolError> {
+    match limit.unwrap_or(DEFAULT_LIMIT) {
+        n @ 1..=MAX_LIMIT => Ok(n),
+        _ => Err(ToolError::invalid_field(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
 /// Why a database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -5,7 +5,7 @@ use tool_runtime::ToolError;
 
 use super::access::{Columns, Grant};
 use super::schema::Table;
-use super::{DEFAULT_LIMIT, Db, MAX_LIMIT};
+use super::{Db, checked_limit};
 use crate::model::{Order, StatusUpdate};
 
 /// Worded once, so that a hidden order and a missing one cannot read differently.
@@ -35,17 +35,6 @@ fn order(row: &Row<'_>) -> rusqlite::Result<Order> {
         total: row.get(3)?,
         created_at: row.get(4)?,
     })
-}
-
-/// `limit` if it is in range, else the error the model can act on.
-pub(super) fn checked_limit(limit: Option<u32>) -> Result<u32, ToolError> {
-    match limit.unwrap_or(DEFAULT_LIMIT) {
-        n @ 1..=MAX_LIMIT => Ok(n),
-        _ => Err(ToolError::invalid_field(
-            "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
-        )),
-    }
 }
 
 impl Db {
@@ -139,6 +128,7 @@ mod tests {
     use super::*;
     use crate::db::access::{is_refused, open_write};
     use crate::db::testing::{seeded, shown};
+    use crate::db::{DEFAULT_LIMIT, MAX_LIMIT};
     use crate::model::OrderStatus;
 
     #[test]

@@ -8,10 +8,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tool_runtime::ToolError;
 
-use super::Db;
 use super::access::{Columns, Grant};
-use super::orders::checked_limit;
 use super::schema::Table;
+use super::{Db, checked_limit};
 
 text_enum! {
     /// A table `query_records` may read.
