@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 use tool_runtime::ToolError;
 
+pub use customers::SEARCH_CAP;
 pub use records::{Column, RecordTable, Records, Row};
 pub use schema::SCHEMA_VERSION;
 
