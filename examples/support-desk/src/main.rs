@@ -1,0 +1,185 @@
+//! The `support-desk` command line. The commands and their flags are a contract (see
+//! `shared/contract/support-desk.md`): tests outside the crate drive the application through
+//! them, so they are only ever extended, never renamed.
+
+mod wiring;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use support_desk::db::Db;
+use support_desk::model::User;
+use support_desk::setup::{self, DEFAULT_DATA_DIR, DEFAULT_DB, SetupError};
+
+/// A support desk whose AI assistant gets secure tools over a real SQLite database.
+#[derive(Debug, Parser)]
+#[command(name = "support-desk", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a built-in transcript of model tool calls against a fresh database (the default).
+    Demo,
+    /// Create and seed the database and the data folder.
+    Init {
+        /// The SQLite database to create.
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        /// The folder to fill with sample exports and reports.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Replace an existing database and sample files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the tool definitions a user may see, in a provider's format.
+    Schemas {
+        /// The provider whose tool format to print.
+        #[arg(long, value_enum)]
+        provider: Provider,
+        /// The user whose tools to show; none for an anonymous session.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+    },
+    /// Run the host loop: JSON tool calls in on stdin, one JSON reply per line out.
+    Session {
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The logged-in user; none for an anonymous session.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Serve the tools over MCP on stdio for one user.
+    Serve {
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The logged-in user.
+        #[arg(long)]
+        user: String,
+    },
+    /// Print the audit log as JSON lines, oldest first.
+    Audit {
+        #[arg(long, default_value = DEFAULT_DB)]
+        db: PathBuf,
+    },
+}
+
+/// A provider's tool definition format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Provider {
+    /// Chat Completions `tools` array.
+    Openai,
+    /// Responses API `tools` array.
+    OpenaiResponses,
+    /// Messages API `tools` array.
+    Anthropic,
+    /// The `functionDeclarations` array.
+    Gemini,
+    /// The `tools` array of an MCP `tools/list` result.
+    Mcp,
+}
+
+/// Why a command did not complete.
+#[derive(Debug)]
+pub enum Failure {
+    /// The invocation was refused (an unknown user, an existing database): exit code 2, the
+    /// code clap uses for a bad command line too.
+    Refused(String),
+    /// Something went wrong while running: exit code 1.
+    Failed(String),
+}
+
+impl From<SetupError> for Failure {
+    fn from(e: SetupError) -> Self {
+        if e.is_refusal() {
+            Failure::Refused(e.to_string())
+        } else {
+            Failure::Failed(e.to_string())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command.unwrap_or(Command::Demo)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Refused(message)) => {
+            eprintln!("support-desk: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("support-desk: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Demo => {
+            let scratch = tempfile::tempdir()
+                .map_err(|e| Failure::Failed(format!("cannot create a temporary folder: {e}")))?;
+            let data_dir = scratch.path().join("data");
+            let db = setup::init(&scratch.path().join("desk.db"), &data_dir, false)?;
+            wiring::replay_demo(&db, &data_dir)
+        }
+        Command::Init {
+            db,
+            data_dir,
+            force,
+        } => {
+            setup::init(&db, &data_dir, force)?;
+            eprintln!(
+                "support-desk: created {} and {}",
+                db.display(),
+                data_dir.display()
+            );
+            Ok(())
+        }
+        Command::Schemas { provider, user, db } => {
+            let db = setup::ensure_db(&db)?;
+            let user = user.map(|id| log_in(&db, &id)).transpose()?;
+            wiring::print_schemas(&db, provider, user.as_ref())
+        }
+        Command::Session { db, data_dir, user } => {
+            let db = setup::ensure(&db, &data_dir)?;
+            let user = user.map(|id| log_in(&db, &id)).transpose()?;
+            wiring::run_session(&db, &data_dir, user.as_ref())
+        }
+        Command::Serve { db, data_dir, user } => {
+            let db = setup::ensure(&db, &data_dir)?;
+            let user = log_in(&db, &user)?;
+            wiring::serve_mcp(&db, &data_dir, &user)
+        }
+        Command::Audit { db } => {
+            let db = setup::ensure_db(&db)?;
+            wiring::print_audit(&db)
+        }
+    }
+}
+
+/// The session's user, from the command line (the host's login), never from model input.
+fn log_in(db: &Db, user_id: &str) -> Result<User, Failure> {
+    match db.find_user(user_id) {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(Failure::Refused(format!(
+            "unknown user `{user_id}`: there is no such user in {}",
+            db.path().display()
+        ))),
+        Err(e) => Err(Failure::Failed(format!(
+            "cannot look up users in {}: {}",
+            db.path().display(),
+            e.cause().map_or_else(|| e.to_string(), ToString::to_string)
+        ))),
+    }
+}
