@@ -74,8 +74,8 @@ mod erased;
 pub mod error;
 pub mod export;
 pub mod output;
-pub mod rate_limit;
 mod random;
+pub mod rate_limit;
 pub mod reply;
 pub mod role;
 pub mod session;
@@ -117,7 +117,7 @@ pub mod __private {
     pub use crate::error::ToolError;
     pub use crate::output::{
         ItemList, Maskable, Project, ProjectAs, Record, SafeOutput, contains, mask_email,
-        mask_keep_last,
+        mask_keep_last, str_eq,
     };
     pub use crate::rate_limit::Quota;
     pub use crate::role::Role as RoleTrait;
