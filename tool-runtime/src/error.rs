@@ -179,7 +179,9 @@ impl ToolError {
         let incident = new_incident_id();
         let mut err = Self::new(
             ErrorCode::Internal,
-            format!("Something went wrong on our side (incident {incident}). It is not something you can fix by retrying with other arguments."),
+            format!(
+                "Something went wrong on our side (incident {incident}). It is not something you can fix by retrying with other arguments."
+            ),
         );
         err.incident = Some(incident);
         err.cause = Some(cause.into());

@@ -8,14 +8,17 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod fs;
 pub mod output;
-pub mod rate_limit;
 mod random;
+pub mod rate_limit;
 pub mod role;
+pub mod sandbox;
 pub mod session;
 pub mod tool;
 
 pub use error::{ErrorCode, FieldErrors, ToolError};
+pub use fs::{PathPolicy, SafePath};
 pub use output::{Project, ProjectAs, Record, SafeOutput};
 pub use rate_limit::Quota;
 pub use role::{Role, RoleId};
@@ -25,6 +28,7 @@ pub use tool::{Access, Gate, Hints, State, ToolArgs, ToolHandler, ToolSpec};
 /// Everything an application needs: `use tool_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::error::{ErrorCode, ToolError};
+    pub use crate::fs::{PathPolicy, SafePath};
     pub use crate::output::{Record as _, SafeOutput as _};
     pub use crate::role::Role as _;
     pub use crate::session::Session;

@@ -66,7 +66,21 @@ macro_rules! plain {
         }
     )*};
 }
-plain!(String, bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, ());
+plain!(
+    String,
+    bool,
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    u64,
+    f32,
+    f64,
+    ()
+);
 
 impl<T: SafeOutput> SafeOutput for Option<T> {}
 
@@ -145,7 +159,11 @@ impl Maskable for Option<String> {
 /// value is never mostly revealed.
 pub fn mask_keep_last(text: &str, keep: usize) -> String {
     let alnum = text.chars().filter(|c| c.is_alphanumeric()).count();
-    let reveal_from = if alnum >= keep.saturating_mul(2) { alnum - keep } else { alnum };
+    let reveal_from = if alnum >= keep.saturating_mul(2) {
+        alnum - keep
+    } else {
+        alnum
+    };
     let mut seen = 0;
     text.chars()
         .map(|c| {
