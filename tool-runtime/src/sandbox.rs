@@ -148,6 +148,9 @@ pub enum SandboxError {
 /// code running as the host's user could kill the host.
 const LANDLOCK_ABI: ABI = ABI::V6;
 
+/// How long the output pipes may stay open once the process has ended.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
 /// Runs `code` with `language`'s interpreter under every confinement listed in the module docs.
 ///
 /// A non-zero exit, a crash, a timeout or an over-long output are all results, not errors.
@@ -209,8 +212,19 @@ pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Outp
         }
     };
 
-    let (stdout, stdout_truncated) = collect(stdout).await?;
-    let (stderr, stderr_truncated) = collect(stderr).await?;
+    // The pipes close when the process ends, since it cannot have descendants. Should one ever
+    // escape and hold them, fail rather than wait for it.
+    let (mut stdout, mut stderr) = (stdout, stderr);
+    let outputs =
+        async { Ok::<_, io::Error>((collect(&mut stdout).await?, collect(&mut stderr).await?)) };
+    let collected = tokio::time::timeout(PIPE_GRACE, outputs).await;
+    let Ok(collected) = collected else {
+        stdout.iter().chain(&stderr).for_each(|task| task.abort());
+        return Err(
+            io::Error::other("the output pipes stayed open after the process ended").into(),
+        );
+    };
+    let ((stdout, stdout_truncated), (stderr, stderr_truncated)) = collected?;
     scratch.close()?;
 
     use std::os::unix::process::ExitStatusExt;
@@ -596,7 +610,7 @@ async fn read_capped(mut reader: impl AsyncRead + Unpin, cap: usize) -> io::Resu
 }
 
 async fn collect(
-    task: Option<tokio::task::JoinHandle<io::Result<(String, bool)>>>,
+    task: &mut Option<tokio::task::JoinHandle<io::Result<(String, bool)>>>,
 ) -> io::Result<(String, bool)> {
     match task {
         Some(task) => task.await.map_err(io::Error::other)?,
