@@ -394,7 +394,9 @@ struct SeccompFilters {
 /// Calls sandboxed code never needs, refused outright.
 const REFUSED_SYSCALLS: &[libc::c_long] = &[
     libc::SYS_socket,
+    #[cfg(target_arch = "x86_64")]
     libc::SYS_fork,
+    #[cfg(target_arch = "x86_64")]
     libc::SYS_vfork,
     libc::SYS_unshare,
     libc::SYS_setns,
@@ -426,7 +428,9 @@ const REFUSED_SYSCALLS: &[libc::c_long] = &[
     libc::SYS_adjtimex,
     libc::SYS_sethostname,
     libc::SYS_setdomainname,
+    #[cfg(target_arch = "x86_64")]
     libc::SYS_iopl,
+    #[cfg(target_arch = "x86_64")]
     libc::SYS_ioperm,
     libc::SYS_open_by_handle_at,
     libc::SYS_name_to_handle_at,
