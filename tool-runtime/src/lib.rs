@@ -73,8 +73,10 @@ pub mod audit;
 mod erased;
 pub mod error;
 pub mod export;
+pub mod fs;
 pub mod output;
 mod random;
+pub mod sandbox;
 pub mod rate_limit;
 pub mod reply;
 pub mod role;
@@ -86,6 +88,7 @@ pub use args::{ArgsSource, find_duplicate_key};
 pub use audit::{AuditRecord, AuditSink};
 pub use error::{ErrorCode, FieldErrors, ToolError};
 pub use export::{Definitions, ToolDefinition};
+pub use fs::{PathPolicy, SafePath};
 pub use output::{Project, ProjectAs, Record, SafeOutput};
 pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimiter};
 pub use reply::ToolReply;
@@ -99,6 +102,7 @@ pub use tool_macros::{Record, Role, SafeOutput, secure_tool};
 /// Everything an application needs: `use tool_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::error::{ErrorCode, ToolError};
+    pub use crate::fs::{PathPolicy, SafePath};
     pub use crate::output::{Record as _, SafeOutput as _};
     pub use crate::reply::ToolReply;
     pub use crate::role::Role as _;
