@@ -192,6 +192,11 @@ async fn arguments_that_are_not_an_object_are_invalid_input() {
         let reply = tb.call_json(&agent(), "get_customer_details", args).await;
         assert_eq!(code(&reply), Some("invalid_input"), "args {args}");
     }
+    // Positional arguments through the value entry point too.
+    let reply = tb
+        .call(&agent(), "get_customer_details", json!(["C001"]))
+        .await;
+    assert_eq!(code(&reply), Some("invalid_input"));
 }
 
 #[tokio::test]

@@ -292,6 +292,25 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         })
     }
 
+    /// Checks arguments as a call would (lookup, access, parsing and validation) without running
+    /// anything, counting against no budget, and writing no audit record: for a host that wants
+    /// to check a model's call before queueing it.
+    pub fn check_arguments(
+        &self,
+        session: &Session,
+        name: &str,
+        args_json: &str,
+    ) -> Result<(), ToolError> {
+        if args_json.len() > self.inner.limits.max_request_bytes {
+            return Err(self.request_too_large());
+        }
+        let index = self.lookup(session, name)?;
+        self.inner.tools[index]
+            .tool
+            .parse(ArgsSource::Text(args_json))
+            .map(drop)
+    }
+
     /// Calls a tool with arguments the host already holds as a value.
     ///
     /// Prefer [`call_json`](Self::call_json) for what a provider sent: only raw text shows
