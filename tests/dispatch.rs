@@ -183,6 +183,7 @@ async fn arguments_that_are_not_an_object_are_invalid_input() {
     let tb = toolbox(App::seeded());
     for args in [
         "[]",
+        r#"["C001"]"#,
         "5",
         "\"C001\"",
         "null",
