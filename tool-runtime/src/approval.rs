@@ -117,6 +117,17 @@ impl<P> ApprovalStore<P> {
         self.redeem_at(Instant::now(), ticket, user)
     }
 
+    /// Looks at the call parked under `ticket` without taking it, if `user` holds it and it has
+    /// not expired: `look` gets the tool's name and the payload.
+    pub fn peek<R>(&self, ticket: &str, user: &str, look: impl FnOnce(&str, &P) -> R) -> Option<R> {
+        let pending = self.lock();
+        let found = pending.tickets.get(ticket)?;
+        if found.user != user || Instant::now() >= found.expires {
+            return None;
+        }
+        Some(look(&found.tool, &found.payload))
+    }
+
     /// How many tickets are pending, expired ones not yet purged included.
     pub fn len(&self) -> usize {
         self.lock().tickets.len()

@@ -73,6 +73,8 @@ pub mod audit;
 mod erased;
 pub mod error;
 pub mod export;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod output;
 pub mod rate_limit;
 mod random;
@@ -92,7 +94,7 @@ pub use reply::ToolReply;
 pub use role::{Role, RoleId};
 pub use session::Session;
 pub use tool::{Access, Gate, Hints, State, ToolArgs, ToolHandler, ToolSpec};
-pub use toolbox::{BuildError, Limits, Toolbox, ToolboxBuilder};
+pub use toolbox::{BuildError, Limits, PendingCall, Toolbox, ToolboxBuilder};
 
 pub use tool_macros::{Record, Role, SafeOutput, secure_tool};
 
