@@ -14,8 +14,8 @@ use rmcp::service::{RequestContext, RoleClient, RunningService};
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{ClientHandler, ErrorData, ServiceExt};
 use serde_json::{Value, json};
-use tool_runtime::Session;
-use tool_tests::{App, Role, toolbox};
+use tool_runtime::prelude::*;
+use tool_tests::{App, DeleteCustomer, GetCustomerDetails, Role, toolbox};
 
 /// Long enough for a cold start of the child on a loaded CI machine; short enough that a hang
 /// fails the test instead of blocking the run.
@@ -465,6 +465,106 @@ async fn the_approval_request_shows_the_tool_and_its_validated_arguments() {
             "{message}"
         );
         assert!(message.contains("\"customer_id\": \"C001\""), "{message}");
+        close(connection).await;
+    })
+    .await;
+}
+
+/// Wipe a vault, given its passphrase.
+#[secure_tool(role = "admin", destructive)]
+async fn wipe_vault(
+    State(app): State<App>,
+    /// Which vault.
+    #[validate(length(min = 1, max = 16))]
+    vault: String,
+    /// The vault's passphrase.
+    #[secret]
+    #[validate(length(min = 1, max = 64))]
+    passphrase: String,
+) -> Result<bool, ToolError> {
+    let _ = passphrase;
+    app.deleted.lock().unwrap().push(vault);
+    Ok(true)
+}
+
+/// Serves a toolbox on `app` in this process, over an in-memory pipe: the transport-generic
+/// `Toolbox::serve`, and the app's data in reach of the test.
+async fn in_process(app: App, client: Client, session: Session) -> Connection {
+    let toolbox = Toolbox::builder(app)
+        .tool(GetCustomerDetails)
+        .tool(DeleteCustomer)
+        .tool(WipeVault)
+        .build()
+        .unwrap();
+    let (server_end, client_end) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move { toolbox.serve(session, server_end).await });
+    client
+        .serve(client_end)
+        .await
+        .expect("the MCP handshake succeeds")
+}
+
+fn dave() -> Session {
+    Session::authenticated("dave", Role::Admin)
+}
+
+#[tokio::test]
+async fn without_elicitation_the_data_is_untouched() {
+    within_limit(async {
+        let app = App::seeded();
+        let connection = in_process(app.clone(), Client::new(None), dave()).await;
+        for _ in 0..3 {
+            let result = call(
+                &connection,
+                "delete_customer",
+                json!({"customer_id": "C001"}),
+            )
+            .await;
+            assert_eq!(error_of(&result)["code"], "approval_required");
+        }
+        assert!(app.customers.lock().unwrap().contains_key("C001"));
+        assert!(app.deleted.lock().unwrap().is_empty());
+        close(connection).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn approval_requests_show_secret_arguments_redacted() {
+    within_limit(async {
+        let app = App::seeded();
+        let client = Client::new(Some(Human::Approves));
+        let asked = Arc::clone(&client.asked);
+        let connection = in_process(app.clone(), client, dave()).await;
+        let arguments = json!({"vault": "V1", "passphrase": "hunter2-correct-horse"});
+        let result = call(&connection, "wipe_vault", arguments).await;
+        assert!(!is_error(&result), "{result:?}");
+        let (message, _) = asked.lock().unwrap()[0].clone();
+        assert!(message.contains("\"vault\": \"V1\""), "{message}");
+        assert!(message.contains("[redacted]"), "{message}");
+        assert!(
+            !message.contains("hunter2"),
+            "the secret reached the client: {message}"
+        );
+        assert_eq!(*app.deleted.lock().unwrap(), ["V1"]);
+        close(connection).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_declined_call_leaves_the_data_untouched() {
+    within_limit(async {
+        let app = App::seeded();
+        let connection = in_process(app.clone(), Client::new(Some(Human::Declines)), dave()).await;
+        let result = call(
+            &connection,
+            "delete_customer",
+            json!({"customer_id": "C001"}),
+        )
+        .await;
+        assert_eq!(error_of(&result)["code"], "approval_denied");
+        assert!(app.customers.lock().unwrap().contains_key("C001"));
         close(connection).await;
     })
     .await;
