@@ -16,6 +16,24 @@
 //!   declared that capability: nothing runs unless they accept with `approve: true`. A client
 //!   that cannot ask the human gets `approval_required`, and nothing runs.
 //!
+//! ```no_run
+//! use tool_runtime::prelude::*;
+//! # #[derive(Role, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+//! # pub enum Role { User, SupportAgent }
+//! # /// Check that the service answers.
+//! # #[secure_tool(public)]
+//! # async fn ping() -> Result<String, ToolError> { Ok("pong".into()) }
+//! # fn logged_in_user() -> String { "carol".into() }
+//!
+//! # async fn host() -> Result<(), Box<dyn std::error::Error>> {
+//! let toolbox = Toolbox::builder(()).tool(Ping).build()?;
+//! // The host knows who is logged in; the client never says.
+//! let session = Session::authenticated(logged_in_user(), Role::SupportAgent);
+//! toolbox.serve_stdio(session).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The protocol revisions served are 2025-06-18 and 2025-11-25. Later revisions forbid the
 //! server-to-client requests that approval needs, so this server answers `server/discover` as a
 //! server that predates it does, and a newer client falls back to `initialize`.
