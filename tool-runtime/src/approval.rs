@@ -360,7 +360,10 @@ mod tests {
         assert_eq!(store.peek_at(t0, &ticket, "erin", look), None);
         assert_eq!(store.peek_at(t0, "forged", "dave", look), None);
         assert_eq!(store.peek_at(t0 + TEN_MINUTES, &ticket, "dave", look), None);
-        assert!(store.redeem_at(t0, &ticket, "dave").is_ok(), "peeking takes nothing");
+        assert!(
+            store.redeem_at(t0, &ticket, "dave").is_ok(),
+            "peeking takes nothing"
+        );
     }
 
     #[test]

@@ -460,10 +460,12 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     /// human who is asked to approve it. Nothing is taken: the ticket stays pending.
     pub fn pending_call(&self, session: &Session, ticket: &str) -> Option<PendingCall> {
         let user = session.user_id()?;
-        self.inner.approvals.peek(ticket, user, |_, pending| PendingCall {
-            tool: self.inner.tools[pending.tool].spec.name,
-            arguments: pending.args.audit_json(),
-        })
+        self.inner
+            .approvals
+            .peek(ticket, user, |_, pending| PendingCall {
+                tool: self.inner.tools[pending.tool].spec.name,
+                arguments: pending.args.audit_json(),
+            })
     }
 
     /// Runs the call waiting behind `ticket`, if `session`'s user holds it and it is still valid.
