@@ -30,7 +30,11 @@ fn fields(reply: &ToolReply) -> Value {
 async fn a_valid_call_returns_the_projection_only() {
     let tb = toolbox(App::seeded());
     let reply = tb
-        .call_json(&agent(), "get_customer_details", r#"{"customer_id":"C001"}"#)
+        .call_json(
+            &agent(),
+            "get_customer_details",
+            r#"{"customer_id":"C001"}"#,
+        )
         .await;
     assert_eq!(
         reply.to_value(),
@@ -82,9 +86,16 @@ async fn duplicate_keys_anywhere_are_refused_not_resolved() {
     }
     // Duplicates inside a string-encoded arguments object are caught too.
     let line = r#"{"name":"get_customer_details","arguments":"{\"customer_id\":\"C001\",\"customer_id\":\"C002\"}"}"#;
-    assert_eq!(code(&tb.handle_line(&agent(), line).await), Some("invalid_request"));
+    assert_eq!(
+        code(&tb.handle_line(&agent(), line).await),
+        Some("invalid_request")
+    );
     let reply = tb
-        .call_json(&agent(), "get_customer_details", r#"{"customer_id":"C001","customer_id":"C002"}"#)
+        .call_json(
+            &agent(),
+            "get_customer_details",
+            r#"{"customer_id":"C001","customer_id":"C002"}"#,
+        )
         .await;
     assert_eq!(code(&reply), Some("invalid_request"));
 }
@@ -94,15 +105,51 @@ async fn bad_arguments_are_invalid_input_with_per_field_messages() {
     let tb = toolbox(App::seeded());
     let cases: &[(&str, &str, &str)] = &[
         ("get_customer_details", r#"{}"#, "customer_id"),
-        ("get_customer_details", r#"{"customer_id":""}"#, "customer_id"),
-        ("get_customer_details", r#"{"customer_id":"C0000000000000001"}"#, "customer_id"),
-        ("get_customer_details", r#"{"customer_id":123}"#, "customer_id"),
-        ("get_customer_details", r#"{"customer_id":["C001"]}"#, "customer_id"),
-        ("get_customer_details", r#"{"customer_id":{"$gt":""}}"#, "customer_id"),
-        ("get_customer_details", r#"{"customer_id":null}"#, "customer_id"),
-        ("get_customer_details", r#"{"customer_id":"C001","approved":true}"#, "approved"),
-        ("get_customer_details", r#"{"customer_id":"C001","ticket":"x"}"#, "ticket"),
-        ("update_customer_email", r#"{"customer_id":"C001","new_email":"not-an-address"}"#, "new_email"),
+        (
+            "get_customer_details",
+            r#"{"customer_id":""}"#,
+            "customer_id",
+        ),
+        (
+            "get_customer_details",
+            r#"{"customer_id":"C0000000000000001"}"#,
+            "customer_id",
+        ),
+        (
+            "get_customer_details",
+            r#"{"customer_id":123}"#,
+            "customer_id",
+        ),
+        (
+            "get_customer_details",
+            r#"{"customer_id":["C001"]}"#,
+            "customer_id",
+        ),
+        (
+            "get_customer_details",
+            r#"{"customer_id":{"$gt":""}}"#,
+            "customer_id",
+        ),
+        (
+            "get_customer_details",
+            r#"{"customer_id":null}"#,
+            "customer_id",
+        ),
+        (
+            "get_customer_details",
+            r#"{"customer_id":"C001","approved":true}"#,
+            "approved",
+        ),
+        (
+            "get_customer_details",
+            r#"{"customer_id":"C001","ticket":"x"}"#,
+            "ticket",
+        ),
+        (
+            "update_customer_email",
+            r#"{"customer_id":"C001","new_email":"not-an-address"}"#,
+            "new_email",
+        ),
         ("pick", r#"{"limit":0}"#, "limit"),
         ("pick", r#"{"limit":101}"#, "limit"),
         ("pick", r#"{"limit":-1}"#, "limit"),
@@ -112,18 +159,36 @@ async fn bad_arguments_are_invalid_input_with_per_field_messages() {
     ];
     for (tool, args, field) in cases {
         let reply = tb.call_json(&admin(), tool, args).await;
-        assert_eq!(code(&reply), Some("invalid_input"), "{tool} {args}: {}", reply.to_json());
+        assert_eq!(
+            code(&reply),
+            Some("invalid_input"),
+            "{tool} {args}: {}",
+            reply.to_json()
+        );
         let f = fields(&reply);
-        assert!(f.get(field).is_some(), "{tool} {args}: no message for {field} in {f}");
+        assert!(
+            f.get(field).is_some(),
+            "{tool} {args}: no message for {field} in {f}"
+        );
         let text = reply.to_json();
-        assert!(!text.contains("line 1 column"), "parser positions leak: {text}");
+        assert!(
+            !text.contains("line 1 column"),
+            "parser positions leak: {text}"
+        );
     }
 }
 
 #[tokio::test]
 async fn arguments_that_are_not_an_object_are_invalid_input() {
     let tb = toolbox(App::seeded());
-    for args in ["[]", "5", "\"C001\"", "null", "{", "{\"customer_id\":\"C001\"} trailing"] {
+    for args in [
+        "[]",
+        "5",
+        "\"C001\"",
+        "null",
+        "{",
+        "{\"customer_id\":\"C001\"} trailing",
+    ] {
         let reply = tb.call_json(&agent(), "get_customer_details", args).await;
         assert_eq!(code(&reply), Some("invalid_input"), "args {args}");
     }
@@ -138,7 +203,10 @@ async fn deeply_nested_input_is_refused_without_a_crash() {
     assert_eq!(code(&reply), Some("invalid_input"));
     let line = format!(r#"{{"name":"ping","arguments":{{"x":{deep}}}}}"#);
     let reply = tb.handle_line(&agent(), &line).await;
-    assert!(matches!(code(&reply), Some("invalid_request" | "invalid_input")));
+    assert!(matches!(
+        code(&reply),
+        Some("invalid_request" | "invalid_input")
+    ));
 }
 
 #[tokio::test]
@@ -147,26 +215,47 @@ async fn unknown_and_above_role_tools_read_the_same() {
     let hidden = tb
         .call_json(&user(), "get_customer_details", r#"{"customer_id":"C001"}"#)
         .await;
-    let unknown = tb.call_json(&user(), "get_customr_details", r#"{"customer_id":"C001"}"#).await;
+    let unknown = tb
+        .call_json(&user(), "get_customr_details", r#"{"customer_id":"C001"}"#)
+        .await;
     assert_eq!(code(&hidden), Some("not_found"));
     assert_eq!(hidden.to_json(), unknown.to_json());
     // A record that does not exist is not_found too.
-    let missing = tb.call_json(&agent(), "get_customer_details", r#"{"customer_id":"C999"}"#).await;
+    let missing = tb
+        .call_json(
+            &agent(),
+            "get_customer_details",
+            r#"{"customer_id":"C999"}"#,
+        )
+        .await;
     assert_eq!(code(&missing), Some("not_found"));
 }
 
 #[tokio::test]
 async fn anonymous_and_expired_sessions_are_unauthenticated() {
     let tb = toolbox(App::seeded());
-    assert_eq!(code(&tb.call_json(&Session::anonymous(), "whoami", "{}").await), Some("unauthenticated"));
+    assert_eq!(
+        code(&tb.call_json(&Session::anonymous(), "whoami", "{}").await),
+        Some("unauthenticated")
+    );
     let expired = Session::authenticated("alice", Role::User)
         .expires_at(SystemTime::now() - Duration::from_secs(1));
-    assert_eq!(code(&tb.call_json(&expired, "whoami", "{}").await), Some("unauthenticated"));
+    assert_eq!(
+        code(&tb.call_json(&expired, "whoami", "{}").await),
+        Some("unauthenticated")
+    );
     // Public tools need nobody.
-    assert!(tb.call_json(&Session::anonymous(), "ping", "{}").await.is_ok());
+    assert!(
+        tb.call_json(&Session::anonymous(), "ping", "{}")
+            .await
+            .is_ok()
+    );
     let live = Session::authenticated("alice", Role::User)
         .expires_at(SystemTime::now() + Duration::from_secs(60));
-    assert_eq!(tb.call_json(&live, "whoami", "{}").await.result(), Some(json!("alice")));
+    assert_eq!(
+        tb.call_json(&live, "whoami", "{}").await.result(),
+        Some(json!("alice"))
+    );
 }
 
 #[tokio::test]
@@ -177,7 +266,13 @@ async fn a_role_of_another_hierarchy_never_satisfies_a_tool() {
     }
     let tb = toolbox(App::seeded());
     let stranger = Session::authenticated("mallory", Other::Root);
-    let reply = tb.call_json(&stranger, "get_customer_details", r#"{"customer_id":"C001"}"#).await;
+    let reply = tb
+        .call_json(
+            &stranger,
+            "get_customer_details",
+            r#"{"customer_id":"C001"}"#,
+        )
+        .await;
     assert_eq!(code(&reply), Some("not_found"));
 }
 
@@ -185,53 +280,103 @@ async fn a_role_of_another_hierarchy_never_satisfies_a_tool() {
 async fn the_eleventh_call_in_a_minute_is_rate_limited() {
     let tb = toolbox(App::seeded());
     for i in 0..10 {
-        let reply = tb.call_json(&agent(), "get_customer_details", r#"{"customer_id":"C001"}"#).await;
+        let reply = tb
+            .call_json(
+                &agent(),
+                "get_customer_details",
+                r#"{"customer_id":"C001"}"#,
+            )
+            .await;
         assert!(reply.is_ok(), "call {i}: {}", reply.to_json());
     }
-    let reply = tb.call_json(&agent(), "get_customer_details", r#"{"customer_id":"C001"}"#).await;
+    let reply = tb
+        .call_json(
+            &agent(),
+            "get_customer_details",
+            r#"{"customer_id":"C001"}"#,
+        )
+        .await;
     assert_eq!(code(&reply), Some("rate_limited"));
-    assert!(reply.to_value()["error"]["retry_after_secs"].as_u64().unwrap() >= 1);
+    assert!(
+        reply.to_value()["error"]["retry_after_secs"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
     // Another user's budget is their own.
     let other = Session::authenticated("erin", Role::SupportAgent);
-    assert!(tb.call_json(&other, "get_customer_details", r#"{"customer_id":"C001"}"#).await.is_ok());
+    assert!(
+        tb.call_json(&other, "get_customer_details", r#"{"customer_id":"C001"}"#)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn destructive_calls_wait_for_the_humans_approval() {
     let app = App::seeded();
     let tb = toolbox(app.clone());
-    let reply = tb.call_json(&admin(), "delete_customer", r#"{"customer_id":"C003"}"#).await;
+    let reply = tb
+        .call_json(&admin(), "delete_customer", r#"{"customer_id":"C003"}"#)
+        .await;
     assert_eq!(code(&reply), Some("approval_required"));
     let ticket = reply.error().unwrap().ticket().unwrap().to_owned();
     assert_eq!(ticket.len(), 32, "128 bits as hex");
-    assert!(app.customers.lock().unwrap().contains_key("C003"), "nothing ran yet");
+    assert!(
+        app.customers.lock().unwrap().contains_key("C003"),
+        "nothing ran yet"
+    );
 
     // Another user, even a higher one, cannot use the ticket; a forged one fails.
     let erin = Session::authenticated("erin", Role::SuperAdmin);
-    assert_eq!(code(&tb.approve(&erin, &ticket).await), Some("approval_denied"));
-    assert_eq!(code(&tb.approve(&admin(), "0123456789abcdef0123456789abcdef").await), Some("approval_denied"));
+    assert_eq!(
+        code(&tb.approve(&erin, &ticket).await),
+        Some("approval_denied")
+    );
+    assert_eq!(
+        code(
+            &tb.approve(&admin(), "0123456789abcdef0123456789abcdef")
+                .await
+        ),
+        Some("approval_denied")
+    );
     assert!(app.customers.lock().unwrap().contains_key("C003"));
 
     let done = tb.approve(&admin(), &ticket).await;
     assert_eq!(done.result(), Some(json!(true)), "{}", done.to_json());
     assert!(!app.customers.lock().unwrap().contains_key("C003"));
     // Replay.
-    assert_eq!(code(&tb.approve(&admin(), &ticket).await), Some("approval_denied"));
+    assert_eq!(
+        code(&tb.approve(&admin(), &ticket).await),
+        Some("approval_denied")
+    );
 }
 
 #[tokio::test]
 async fn a_denied_call_never_runs() {
     let app = App::seeded();
     let tb = toolbox(app.clone());
-    let reply = tb.call_json(&admin(), "delete_customer", r#"{"customer_id":"C002"}"#).await;
+    let reply = tb
+        .call_json(&admin(), "delete_customer", r#"{"customer_id":"C002"}"#)
+        .await;
     let ticket = reply.error().unwrap().ticket().unwrap().to_owned();
-    assert_eq!(code(&tb.deny(&admin(), &ticket).await), Some("approval_denied"));
-    assert_eq!(code(&tb.approve(&admin(), &ticket).await), Some("approval_denied"));
+    assert_eq!(
+        code(&tb.deny(&admin(), &ticket).await),
+        Some("approval_denied")
+    );
+    assert_eq!(
+        code(&tb.approve(&admin(), &ticket).await),
+        Some("approval_denied")
+    );
     assert!(app.customers.lock().unwrap().contains_key("C002"));
     // Approval lines on the host protocol.
-    let reply = tb.call_json(&admin(), "delete_customer", r#"{"customer_id":"C002"}"#).await;
+    let reply = tb
+        .call_json(&admin(), "delete_customer", r#"{"customer_id":"C002"}"#)
+        .await;
     let ticket = reply.error().unwrap().ticket().unwrap().to_owned();
-    let denied = tb.handle_line(&admin(), &format!(r#"{{"deny":"{ticket}"}}"#)).await;
+    let denied = tb
+        .handle_line(&admin(), &format!(r#"{{"deny":"{ticket}"}}"#))
+        .await;
     assert_eq!(code(&denied), Some("approval_denied"));
     assert!(app.customers.lock().unwrap().contains_key("C002"));
 }
@@ -252,12 +397,18 @@ async fn approval_never_comes_through_model_arguments() {
 #[tokio::test]
 async fn confirm_needs_the_exact_text() {
     let tb = toolbox(App::seeded());
-    for args in [r#"{}"#, r#"{"confirmation":"yes"}"#, r#"{"confirmation":"Empty the bin"}"#] {
+    for args in [
+        r#"{}"#,
+        r#"{"confirmation":"yes"}"#,
+        r#"{"confirmation":"Empty the bin"}"#,
+    ] {
         let reply = tb.call_json(&admin(), "purge_bin", args).await;
         assert_eq!(code(&reply), Some("invalid_input"), "{args}");
         assert!(fields(&reply).get("confirmation").is_some());
     }
-    let reply = tb.call_json(&admin(), "purge_bin", r#"{"confirmation":"empty the bin"}"#).await;
+    let reply = tb
+        .call_json(&admin(), "purge_bin", r#"{"confirmation":"empty the bin"}"#)
+        .await;
     assert!(reply.is_ok(), "{}", reply.to_json());
 }
 
@@ -267,21 +418,37 @@ async fn a_slow_handler_is_stopped_at_its_timeout() {
     let started = std::time::Instant::now();
     let reply = tb.call_json(&user(), "slow", "{}").await;
     assert_eq!(code(&reply), Some("timeout"));
-    assert!(started.elapsed() < Duration::from_secs(4), "the handler was not stopped");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the handler was not stopped"
+    );
 }
 
 #[tokio::test]
 async fn oversized_requests_and_outputs_are_too_large() {
     let tb = toolbox(App::seeded());
     let big = format!(r#"{{"customer_id":"{}"}}"#, "x".repeat(1024 * 1024 + 1));
-    assert_eq!(code(&tb.call_json(&agent(), "get_customer_details", &big).await), Some("too_large"));
+    assert_eq!(
+        code(&tb.call_json(&agent(), "get_customer_details", &big).await),
+        Some("too_large")
+    );
     let line = format!(r#"{{"name":"ping","arguments":{big}}}"#);
-    assert_eq!(code(&tb.handle_line(&agent(), &line).await), Some("too_large"));
+    assert_eq!(
+        code(&tb.handle_line(&agent(), &line).await),
+        Some("too_large")
+    );
     let value: Value = serde_json::from_str(&big).unwrap();
-    assert_eq!(code(&tb.call(&agent(), "get_customer_details", value).await), Some("too_large"));
+    assert_eq!(
+        code(&tb.call(&agent(), "get_customer_details", value).await),
+        Some("too_large")
+    );
     let reply = tb.call_json(&user(), "huge", r#"{"kib":300}"#).await;
     assert_eq!(code(&reply), Some("too_large"));
-    assert!(tb.call_json(&user(), "huge", r#"{"kib":100}"#).await.is_ok());
+    assert!(
+        tb.call_json(&user(), "huge", r#"{"kib":100}"#)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -303,17 +470,26 @@ async fn byte_lines_refuse_bad_utf8_and_oversize_and_are_audited() {
 #[tokio::test]
 async fn lists_are_cut_to_max_items_and_the_reply_says_so() {
     let tb = toolbox(App::seeded());
-    let reply = tb.call_json(&agent(), "search_customers", r#"{"query":""}"#).await;
+    let reply = tb
+        .call_json(&agent(), "search_customers", r#"{"query":""}"#)
+        .await;
     assert_eq!(code(&reply), Some("invalid_input"));
-    let reply = tb.call_json(&agent(), "search_customers", r#"{"query":"ow"}"#).await;
+    let reply = tb
+        .call_json(&agent(), "search_customers", r#"{"query":"ow"}"#)
+        .await;
     assert_eq!(reply.result().unwrap().as_array().unwrap().len(), 1);
     assert_eq!(reply.capped(), None);
     // All three names contain an "r"; the tool declares max_items = 2.
-    let reply = tb.call_json(&agent(), "search_customers", r#"{"query":"r"}"#).await;
+    let reply = tb
+        .call_json(&agent(), "search_customers", r#"{"query":"r"}"#)
+        .await;
     assert_eq!(reply.result().unwrap().as_array().unwrap().len(), 2);
     let capped = reply.capped().expect("the reply says it was capped");
     assert_eq!((capped.returned, capped.total), (2, 3));
-    assert_eq!(reply.to_value()["capped"], json!({"returned": 2, "total": 3}));
+    assert_eq!(
+        reply.to_value()["capped"],
+        json!({"returned": 2, "total": 3})
+    );
 }
 
 #[tokio::test]
@@ -342,17 +518,40 @@ async fn panics_and_errors_become_internal_with_an_incident_and_no_internals() {
 async fn every_call_is_audited_with_secrets_redacted_and_handler_detail() {
     let sink = MemorySink::new();
     let tb = toolbox_with(App::seeded(), |b| b.audit(sink.clone()));
-    tb.call_json(&user(), "set_password", r#"{"password":"hunter22hunter22"}"#).await;
-    tb.call_json(&user(), "set_password", r#"{"password":"short"}"#).await;
-    tb.call_json(&user(), "get_customer_details", r#"{"customer_id":"C001"}"#).await;
-    tb.handle_line(&user(), "garbage").await;
-    tb.call_json(&agent(), "update_customer_email", r#"{"customer_id":"C001","new_email":"new@example.com"}"#)
+    tb.call_json(
+        &user(),
+        "set_password",
+        r#"{"password":"hunter22hunter22"}"#,
+    )
+    .await;
+    tb.call_json(&user(), "set_password", r#"{"password":"short"}"#)
         .await;
+    tb.call_json(&user(), "get_customer_details", r#"{"customer_id":"C001"}"#)
+        .await;
+    tb.handle_line(&user(), "garbage").await;
+    tb.call_json(
+        &agent(),
+        "update_customer_email",
+        r#"{"customer_id":"C001","new_email":"new@example.com"}"#,
+    )
+    .await;
     let records = sink.records();
     assert_eq!(records.len(), 5);
-    let all = serde_json::to_string(&records.iter().map(|r| serde_json::to_value(r).unwrap()).collect::<Vec<_>>()).unwrap();
-    assert!(!all.contains("hunter22"), "a secret argument reached the audit log");
-    assert!(!all.contains("\"short\""), "a refused secret argument reached the audit log");
+    let all = serde_json::to_string(
+        &records
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(
+        !all.contains("hunter22"),
+        "a secret argument reached the audit log"
+    );
+    assert!(
+        !all.contains("\"short\""),
+        "a refused secret argument reached the audit log"
+    );
     assert_eq!(records[0].outcome, "ok");
     assert_eq!(records[0].arguments["password"], "[redacted]");
     assert_eq!(records[1].outcome, "invalid_input");
@@ -366,12 +565,8 @@ async fn every_call_is_audited_with_secrets_redacted_and_handler_detail() {
 #[tokio::test]
 async fn definitions_show_only_what_the_session_may_call() {
     let tb = toolbox(App::seeded());
-    let names = |s: &Session| -> Vec<String> {
-        tb.definitions(s)
-            .iter()
-            .map(|d| d.name.clone())
-            .collect()
-    };
+    let names =
+        |s: &Session| -> Vec<String> { tb.definitions(s).iter().map(|d| d.name.clone()).collect() };
     assert_eq!(names(&Session::anonymous()), vec!["ping"]);
     let user_tools = names(&user());
     assert!(user_tools.contains(&"whoami".to_owned()));

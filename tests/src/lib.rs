@@ -55,14 +55,20 @@ impl App {
         let app = App::default();
         {
             let mut map = app.customers.lock().unwrap();
-            for (i, name) in ["Alice Anders", "Bob Brown", "Cleo Cruz"].iter().enumerate() {
+            for (i, name) in ["Alice Anders", "Bob Brown", "Cleo Cruz"]
+                .iter()
+                .enumerate()
+            {
                 let id = format!("C{:03}", i + 1);
                 map.insert(
                     id.clone(),
                     Customer {
                         id,
                         name: (*name).to_owned(),
-                        email: format!("{}@example.com", name.split(' ').next().unwrap().to_lowercase()),
+                        email: format!(
+                            "{}@example.com",
+                            name.split(' ').next().unwrap().to_lowercase()
+                        ),
                         phone: format!("555-01{i}-1234"),
                         ssn: format!("123-45-678{i}"),
                         payment_token: format!("tok_secret_{i}"),

@@ -28,9 +28,8 @@ pub fn expand(input: DeriveInput) -> TokenStream {
     for field in fields {
         for attr in field.attrs.iter().filter(|a| a.path().is_ident("secret")) {
             if !matches!(attr.meta, syn::Meta::Path(_)) {
-                errors.push(
-                    darling::Error::custom("`#[secret]` takes no arguments").with_span(attr),
-                );
+                errors
+                    .push(darling::Error::custom("`#[secret]` takes no arguments").with_span(attr));
             }
             if let Some(name) = &field.ident {
                 secrets.push(name.to_string());

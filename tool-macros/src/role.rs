@@ -16,7 +16,9 @@ pub fn expand(input: DeriveInput) -> TokenStream {
     };
     let mut errors = darling::Error::accumulator();
     if !input.generics.params.is_empty() {
-        errors.push(darling::Error::custom("a role enum cannot be generic").with_span(&input.generics));
+        errors.push(
+            darling::Error::custom("a role enum cannot be generic").with_span(&input.generics),
+        );
     }
     if data.variants.is_empty() {
         errors.push(darling::Error::custom("a role enum needs at least one role").with_span(ident));
@@ -44,9 +46,26 @@ pub fn expand(input: DeriveInput) -> TokenStream {
         return e.write_errors();
     }
     let variants: Vec<_> = data.variants.iter().map(|v| &v.ident).collect();
-    let names: Vec<String> = variants.iter().map(|v| v.to_string().to_snake_case()).collect();
+    let names: Vec<String> = variants
+        .iter()
+        .map(|v| v.to_string().to_snake_case())
+        .collect();
     let ranks: Vec<u16> = (0..variants.len()).map(|i| i as u16).collect();
+    let message = format!(
+        "this `role = \"...\"` names no variant of `{ident}`: the roles are {}",
+        names.join(", ")
+    );
     quote! {
+        impl #ident {
+            /// The role named `name`, evaluated at compile time by `#[secure_tool(role = "...")]`
+            /// so that a misspelt role stops the build.
+            #[doc(hidden)]
+            pub const fn __tool_role(name: &str) -> Self {
+                #( if ::tool_runtime::__private::str_eq(name, #names) { return #ident::#variants; } )*
+                ::core::panic!(#message)
+            }
+        }
+
         impl ::tool_runtime::__private::RoleTrait for #ident {
             const ALL: &'static [Self] = &[#(#ident::#variants),*];
             fn rank(self) -> u16 {

@@ -37,16 +37,22 @@ pub(crate) fn parse<A: ToolArgs>(source: ArgsSource<'_>) -> Result<A, ToolError>
             let mut de = serde_json::Deserializer::from_str(text);
             match serde_path_to_error::deserialize::<_, A>(&mut de) {
                 Err(e) => deserialize_error(e.path().to_string(), &e.into_inner().to_string()),
-                Ok(_) => ToolError::invalid_input("The arguments could not be read; send a JSON object."),
+                Ok(_) => {
+                    ToolError::invalid_input("The arguments could not be read; send a JSON object.")
+                }
             }
         }),
         ArgsSource::Value(value) => match serde_path_to_error::deserialize::<_, A>(value) {
             Ok(a) => Ok(a),
-            Err(e) => Err(deserialize_error(e.path().to_string(), &e.into_inner().to_string())),
+            Err(e) => Err(deserialize_error(
+                e.path().to_string(),
+                &e.into_inner().to_string(),
+            )),
         },
     };
     let args = parsed?;
-    args.validate().map_err(|e| ToolError::invalid_fields(validation_messages(&e)))?;
+    args.validate()
+        .map_err(|e| ToolError::invalid_fields(validation_messages(&e)))?;
     Ok(args)
 }
 
@@ -61,7 +67,11 @@ fn deserialize_error(path: String, message: &str) -> ToolError {
         let expected = message
             .split_once(", expected ")
             .map(|(_, e)| format!("; expected {e}"))
-            .or_else(|| message.contains("there are no fields").then(|| "; this tool takes no arguments".to_owned()))
+            .or_else(|| {
+                message
+                    .contains("there are no fields")
+                    .then(|| "; this tool takes no arguments".to_owned())
+            })
             .unwrap_or_default();
         return ToolError::invalid_field(clip(field), clip(&format!("unknown field{expected}")));
     }
@@ -73,7 +83,10 @@ fn deserialize_error(path: String, message: &str) -> ToolError {
         if message.contains("expected struct") || message.starts_with("invalid type") {
             return ToolError::invalid_input("The arguments must be a JSON object.");
         }
-        return ToolError::invalid_input(format!("The arguments could not be read: {}.", clip(&message)));
+        return ToolError::invalid_input(format!(
+            "The arguments could not be read: {}.",
+            clip(&message)
+        ));
     }
     ToolError::invalid_field(clip(&path), clip(&message))
 }
@@ -199,7 +212,9 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while seq
-            .next_element_seed(DupSeed { found: &mut *self.found })?
+            .next_element_seed(DupSeed {
+                found: &mut *self.found,
+            })?
             .is_some()
         {
             if self.found.is_some() {
@@ -217,7 +232,9 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
                 let _ = map.next_value::<IgnoredAny>();
                 return Err(serde::de::Error::custom("duplicate key"));
             }
-            map.next_value_seed(DupSeed { found: &mut *self.found })?;
+            map.next_value_seed(DupSeed {
+                found: &mut *self.found,
+            })?;
             if self.found.is_some() {
                 return Err(serde::de::Error::custom("duplicate key"));
             }
@@ -233,14 +250,26 @@ mod tests {
     #[test]
     fn duplicate_keys_are_found_at_any_depth() {
         assert_eq!(find_duplicate_key(r#"{"a":1,"a":2}"#).as_deref(), Some("a"));
-        assert_eq!(find_duplicate_key(r#"{"x":{"b":1,"b":2}}"#).as_deref(), Some("b"));
-        assert_eq!(find_duplicate_key(r#"[{"c":1},{"c":1,"c":3}]"#).as_deref(), Some("c"));
-        assert_eq!(find_duplicate_key(r#"{"d":"\u0064","\u0064":1}"#).as_deref(), Some("d"));
+        assert_eq!(
+            find_duplicate_key(r#"{"x":{"b":1,"b":2}}"#).as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            find_duplicate_key(r#"[{"c":1},{"c":1,"c":3}]"#).as_deref(),
+            Some("c")
+        );
+        assert_eq!(
+            find_duplicate_key(r#"{"d":"\u0064","\u0064":1}"#).as_deref(),
+            Some("d")
+        );
     }
 
     #[test]
     fn escaped_duplicates_are_duplicates() {
-        assert_eq!(find_duplicate_key(r#"{"id":1,"\u0069d":2}"#).as_deref(), Some("id"));
+        assert_eq!(
+            find_duplicate_key(r#"{"id":1,"\u0069d":2}"#).as_deref(),
+            Some("id")
+        );
     }
 
     #[test]

@@ -110,9 +110,10 @@ impl<S, H: ToolHandler<S>> ErasedTool<S> for Erased<H> {
 
 fn produce<O: SafeOutput>(mut value: O, max_items: Option<usize>) -> Result<Produced, ToolError> {
     let capped = max_items.and_then(|max| {
-        value
-            .truncate_items(max)
-            .map(|total| Capped { returned: max, total })
+        value.truncate_items(max).map(|total| Capped {
+            returned: max,
+            total,
+        })
     });
     let result = serde_json::value::to_raw_value(&value)?;
     Ok(Produced { result, capped })

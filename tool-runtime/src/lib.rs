@@ -73,9 +73,11 @@ pub mod audit;
 mod erased;
 pub mod error;
 pub mod export;
+pub mod fs;
 pub mod output;
-pub mod rate_limit;
 mod random;
+pub mod sandbox;
+pub mod rate_limit;
 pub mod reply;
 pub mod role;
 pub mod session;
@@ -86,6 +88,7 @@ pub use args::{ArgsSource, find_duplicate_key};
 pub use audit::{AuditRecord, AuditSink};
 pub use error::{ErrorCode, FieldErrors, ToolError};
 pub use export::{Definitions, ToolDefinition};
+pub use fs::{PathPolicy, SafePath};
 pub use output::{Project, ProjectAs, Record, SafeOutput};
 pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimiter};
 pub use reply::ToolReply;
@@ -99,6 +102,7 @@ pub use tool_macros::{Record, Role, SafeOutput, secure_tool};
 /// Everything an application needs: `use tool_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::error::{ErrorCode, ToolError};
+    pub use crate::fs::{PathPolicy, SafePath};
     pub use crate::output::{Record as _, SafeOutput as _};
     pub use crate::reply::ToolReply;
     pub use crate::role::Role as _;
@@ -117,7 +121,7 @@ pub mod __private {
     pub use crate::error::ToolError;
     pub use crate::output::{
         ItemList, Maskable, Project, ProjectAs, Record, SafeOutput, contains, mask_email,
-        mask_keep_last,
+        mask_keep_last, str_eq,
     };
     pub use crate::rate_limit::Quota;
     pub use crate::role::Role as RoleTrait;

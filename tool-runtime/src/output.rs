@@ -204,6 +204,12 @@ pub const fn contains(list: &[&str], name: &str) -> bool {
     false
 }
 
+/// String equality, usable in constants.
+#[doc(hidden)]
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    eq(a.as_bytes(), b.as_bytes())
+}
+
 const fn eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

@@ -36,7 +36,9 @@ impl ToolReply {
 
     /// A failed call.
     pub fn failure(error: ToolError) -> Self {
-        ToolReply { outcome: Err(error) }
+        ToolReply {
+            outcome: Err(error),
+        }
     }
 
     /// Whether the call succeeded.

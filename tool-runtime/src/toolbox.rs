@@ -128,7 +128,8 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
         let spec = tool.spec();
         let input = input_schema_of::<T::Args>();
         let output = Some(output_schema_of::<T::Output>());
-        self.tools.push((spec, Box::new(Erased(tool)), input, output));
+        self.tools
+            .push((spec, Box::new(Erased(tool)), input, output));
         self
     }
 
@@ -286,7 +287,10 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     pub async fn call(&self, session: &Session, name: &str, args: Value) -> ToolReply {
         let mut trace = Trace::new(name);
         let outcome = match json_len_within(&args, self.inner.limits.max_request_bytes) {
-            true => self.dispatch(session, name, ArgsSource::Value(&args), &mut trace).await,
+            true => {
+                self.dispatch(session, name, ArgsSource::Value(&args), &mut trace)
+                    .await
+            }
             false => Err(self.request_too_large()),
         };
         if trace.arguments.is_null() {
@@ -298,7 +302,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     /// Calls a tool with the raw JSON text of its arguments, as providers send them.
     pub async fn call_json(&self, session: &Session, name: &str, args_json: &str) -> ToolReply {
         let mut trace = Trace::new(name);
-        let outcome = self.dispatch_text(session, name, args_json, &mut trace).await;
+        let outcome = self
+            .dispatch_text(session, name, args_json, &mut trace)
+            .await;
         self.finish(session, trace, outcome)
     }
 
@@ -320,13 +326,24 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         }
         let parsed = serde_json::from_str::<HostLine<'_>>(line);
         match parsed {
-            Ok(HostLine { approve: Some(ticket), name: None, arguments: None, deny: None }) => {
-                self.approve(session, &ticket).await
-            }
-            Ok(HostLine { deny: Some(ticket), name: None, arguments: None, approve: None }) => {
-                self.deny(session, &ticket).await
-            }
-            Ok(HostLine { name: Some(name), arguments, approve: None, deny: None }) => {
+            Ok(HostLine {
+                approve: Some(ticket),
+                name: None,
+                arguments: None,
+                deny: None,
+            }) => self.approve(session, &ticket).await,
+            Ok(HostLine {
+                deny: Some(ticket),
+                name: None,
+                arguments: None,
+                approve: None,
+            }) => self.deny(session, &ticket).await,
+            Ok(HostLine {
+                name: Some(name),
+                arguments,
+                approve: None,
+                deny: None,
+            }) => {
                 let mut trace = Trace::new(&name);
                 let text = match arguments {
                     None => std::borrow::Cow::Borrowed("{}"),
@@ -377,7 +394,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             return Err(self.request_too_large());
         }
         let text = if text.trim().is_empty() { "{}" } else { text };
-        let result = self.dispatch(session, name, ArgsSource::Text(text), trace).await;
+        let result = self
+            .dispatch(session, name, ArgsSource::Text(text), trace)
+            .await;
         if trace.arguments.is_null() {
             // Text that is not JSON is kept in part: enough to investigate, bounded.
             let raw = serde_json::from_str(text)
@@ -449,7 +468,10 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         args: Box<dyn ParsedArgs>,
         trace: &mut Trace,
     ) -> Result<crate::erased::Produced, ToolError> {
-        let timeout = entry.spec.timeout.unwrap_or(self.inner.limits.default_timeout);
+        let timeout = entry
+            .spec
+            .timeout
+            .unwrap_or(self.inner.limits.default_timeout);
         let scope = DetailScope::new();
         let fut = entry
             .tool
@@ -476,7 +498,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             }
             Err(e) => Err(e),
         };
-        trace.detail.insert("approval".into(), Value::from("approved"));
+        trace
+            .detail
+            .insert("approval".into(), Value::from("approved"));
         self.finish(session, trace, outcome)
     }
 
@@ -486,7 +510,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let outcome = self
             .redeem(session, ticket, &mut trace)
             .and_then(|_| Err(ToolError::approval_denied()));
-        trace.detail.insert("approval".into(), Value::from("denied"));
+        trace
+            .detail
+            .insert("approval".into(), Value::from("denied"));
         self.finish(session, trace, outcome)
     }
 
@@ -502,7 +528,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let approved = match self.inner.approvals.redeem(ticket, user) {
             Ok(a) => a,
             Err(refused) => {
-                trace.detail.insert("refused".into(), Value::from(format!("{refused:?}")));
+                trace
+                    .detail
+                    .insert("refused".into(), Value::from(format!("{refused:?}")));
                 return Err(ToolError::approval_denied());
             }
         };

@@ -83,10 +83,18 @@ fn struct_impls(model: &Model, fields: &[Field]) -> TokenStream {
         let ty = &f.ty;
         let key = f.ident.to_string();
         let doc = match (&f.doc, &f.mask) {
-            (Some(d), Some(Mask::KeepLast(n))) => Some(format!("{d} (masked: only the last {n} characters are shown)")),
-            (None, Some(Mask::KeepLast(n))) => Some(format!("Masked: only the last {n} characters are shown.")),
-            (Some(d), Some(Mask::Email)) => Some(format!("{d} (masked: only the first letter and the domain are shown)")),
-            (None, Some(Mask::Email)) => Some("Masked: only the first letter and the domain are shown.".to_owned()),
+            (Some(d), Some(Mask::KeepLast(n))) => Some(format!(
+                "{d} (masked: only the last {n} characters are shown)"
+            )),
+            (None, Some(Mask::KeepLast(n))) => {
+                Some(format!("Masked: only the last {n} characters are shown."))
+            }
+            (Some(d), Some(Mask::Email)) => Some(format!(
+                "{d} (masked: only the first letter and the domain are shown)"
+            )),
+            (None, Some(Mask::Email)) => {
+                Some("Masked: only the first letter and the domain are shown.".to_owned())
+            }
             (d, None) => d.clone(),
         };
         let describe = description_insert(quote!(__s), doc.as_deref());
@@ -185,7 +193,10 @@ fn projection(model: &Model, from: &syn::Type, fields: &[Field]) -> TokenStream 
 
 fn enum_impls(model: &Model, variants: &[syn::Ident]) -> TokenStream {
     let ident = &model.ident;
-    let names: Vec<String> = variants.iter().map(|v| v.to_string().to_snake_case()).collect();
+    let names: Vec<String> = variants
+        .iter()
+        .map(|v| v.to_string().to_snake_case())
+        .collect();
     let name = ident.to_string();
     let indices = 0..variants.len() as u32;
     let schema_name = schema_name(model);

@@ -8,7 +8,11 @@ use crate::docs::doc_text;
 use crate::types::{is_named, unwrap_option};
 
 #[derive(FromDeriveInput)]
-#[darling(attributes(safe_output), forward_attrs(doc), supports(struct_named, enum_unit))]
+#[darling(
+    attributes(safe_output),
+    forward_attrs(doc),
+    supports(struct_named, enum_unit)
+)]
 pub struct SafeOutputInput {
     ident: Ident,
     generics: syn::Generics,
@@ -51,7 +55,10 @@ pub struct Model {
 }
 
 pub enum Shape {
-    Struct { from: Option<Type>, fields: Vec<Field> },
+    Struct {
+        from: Option<Type>,
+        fields: Vec<Field>,
+    },
     Enum(Vec<Ident>),
 }
 
@@ -66,8 +73,10 @@ pub fn check(input: SafeOutputInput) -> darling::Result<Model> {
     let mut errors = darling::Error::accumulator();
     if !input.generics.params.is_empty() {
         errors.push(
-            darling::Error::custom("a SafeOutput type cannot be generic: the model needs one concrete schema")
-                .with_span(&input.generics),
+            darling::Error::custom(
+                "a SafeOutput type cannot be generic: the model needs one concrete schema",
+            )
+            .with_span(&input.generics),
         );
     }
     let description = doc_text(&input.attrs);
@@ -75,8 +84,10 @@ pub fn check(input: SafeOutputInput) -> darling::Result<Model> {
         ast::Data::Enum(variants) => {
             if let Some(from) = &input.from {
                 errors.push(
-                    darling::Error::custom("`from` applies to structs: an enum output is its own value")
-                        .with_span(from),
+                    darling::Error::custom(
+                        "`from` applies to structs: an enum output is its own value",
+                    )
+                    .with_span(from),
                 );
             }
             Shape::Enum(variants.into_iter().map(|v| v.ident).collect())

@@ -122,9 +122,7 @@ pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked>
     if let Some(max) = &attr.max_items
         && **max == 0
     {
-        errors.push(
-            Error::custom("`max_items` must be at least 1").with_span(&max.span()),
-        );
+        errors.push(Error::custom("`max_items` must be at least 1").with_span(&max.span()));
     }
 
     for arg in tool.args() {
@@ -160,7 +158,8 @@ fn check_arg(arg: &Arg<'_>) -> darling::Result<()> {
         return Err(path_error(&name, arg.ty));
     }
 
-    let is_string = is_named(bare, "String") || matches!(ty, Type::Reference(r) if is_named(&r.elem, "str"));
+    let is_string =
+        is_named(bare, "String") || matches!(ty, Type::Reference(r) if is_named(&r.elem, "str"));
     let lower = name.to_ascii_lowercase();
     if is_string && PATH_WORDS.iter().any(|w| lower.contains(w)) {
         return Err(path_error(&name, arg.ty));

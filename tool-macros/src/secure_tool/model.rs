@@ -48,6 +48,11 @@ impl<'a> ToolFn<'a> {
     }
 }
 
+/// Whether the type is spelt as a `Result` (`Result<T, E>`, `io::Result<T>`, `ToolResult<T>`).
+fn returns_result(ty: &Type) -> bool {
+    head(ty).is_some_and(|(name, _)| name.ends_with("Result"))
+}
+
 /// Attributes a tool argument may carry; the rest are refused so nothing is silently ignored.
 const ARG_ATTRS: &[&str] = &["doc", "validate", "schemars", "secret"];
 
@@ -63,6 +68,15 @@ pub fn read(func: &ItemFn) -> darling::Result<ToolFn<'_>> {
         );
     }
     let output = match &sig.output {
+        ReturnType::Type(_, ty) if !returns_result(ty) => {
+            errors.push(
+                darling::Error::custom(
+                    "a tool handler must return `Result<T, ToolError>` (or another `Result` alias): errors reach the model as the envelope's error",
+                )
+                .with_span(ty),
+            );
+            None
+        }
         ReturnType::Type(_, ty) => Some(&**ty),
         ReturnType::Default => {
             errors.push(

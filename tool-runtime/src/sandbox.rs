@@ -1,0 +1,623 @@
+//! Running untrusted code: an interpreter (python3, node) confined by the kernel.
+//!
+//! Every run gets, layered so that no single mechanism is the only wall:
+//! - **file system**: Landlock (ABI 6 or newer). Read and execute beneath the interpreter's
+//!   prefix, `/usr`, `/lib*` and a few named files (`/etc/ld.so.cache`, `/etc/localtime`,
+//!   `/dev/null`, `/dev/urandom`...); read and write only in a fresh scratch folder, removed
+//!   afterwards. Nothing else is visible: not the application's database, not `/proc`, not `/tmp`.
+//! - **processes**: a seccomp filter refuses `fork`, `vfork` and any `clone` without
+//!   `CLONE_THREAD`, so the interpreter can start threads but never a second process; nothing can
+//!   outlive the run, whatever it calls (`setsid` included). This holds for root too, which
+//!   ignores `RLIMIT_NPROC`. The interpreter leads its own process group, killed on expiry.
+//! - **network**: the seccomp filter refuses `socket()` for every family (and `io_uring`, which
+//!   could create sockets behind seccomp's back); Landlock also refuses TCP bind and connect.
+//! - **signals and abstract sockets**: Landlock scoping, so the code cannot signal the host.
+//! - **privileges**: no-new-privs, an empty capability bounding set and `SECBIT_NOROOT`, so even
+//!   when the host runs as root the interpreter holds no capability; a further seccomp list
+//!   refuses `ptrace`, `mount`, `unshare`, `bpf`, `keyctl` and the like.
+//! - **resources**: rlimits on address space, CPU time, open files, file size and processes,
+//!   a wall-clock limit, an empty environment, stdin from `/dev/null`, capped stdout and stderr.
+//!
+//! If the kernel lacks one of these, [`run`] returns [`SandboxError::Unsupported`] naming it and
+//! runs nothing: there is no degraded mode.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, Scope,
+};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule,
+};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+use tokio::sync::OnceCell;
+
+/// The interpreter to run the code with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Language {
+    /// `python3`, found on the host's `PATH`, run isolated (`-I -B`).
+    Python,
+    /// `node`, found on the host's `PATH`.
+    JavaScript,
+}
+
+impl Language {
+    fn script_name(self) -> &'static str {
+        match self {
+            Language::Python => "main.py",
+            Language::JavaScript => "main.js",
+        }
+    }
+
+    /// Asks the interpreter on the host's `PATH` for its real executable: `PATH` may hold a shim
+    /// (pyenv, asdf) that needs an environment the sandbox does not give.
+    fn probe(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Language::Python => ("python3", &["-c", "import sys; print(sys.executable)"]),
+            Language::JavaScript => ("node", &["-p", "process.execPath"]),
+        }
+    }
+}
+
+/// Resource limits of one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time; on expiry the whole process group is killed. Default 10 s.
+    pub time: Duration,
+    /// Address space (`RLIMIT_AS`), in bytes. Default 2 GiB: node reserves much more virtual
+    /// memory than it uses, and starts with 1 GiB or more; WebAssembly needs far more.
+    pub memory_bytes: u64,
+    /// CPU time (`RLIMIT_CPU`), in seconds. Default 10.
+    pub cpu_secs: u64,
+    /// Open file descriptors (`RLIMIT_NOFILE`). Default 64.
+    pub max_open_files: u64,
+    /// Largest file the code may write (`RLIMIT_FSIZE`), in bytes. Default 16 MiB.
+    pub max_file_bytes: u64,
+    /// Processes of the user (`RLIMIT_NPROC`); root ignores it, which is why creating processes
+    /// is refused by seccomp as well. Default 64.
+    pub max_processes: u64,
+    /// Characters of stdout kept. Default 5,000.
+    pub max_stdout: usize,
+    /// Characters of stderr kept. Default 2,000.
+    pub max_stderr: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            time: Duration::from_secs(10),
+            memory_bytes: 2 << 30,
+            cpu_secs: 10,
+            max_open_files: 64,
+            max_file_bytes: 16 << 20,
+            max_processes: 64,
+            max_stdout: 5_000,
+            max_stderr: 2_000,
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Standard output, at most [`Limits::max_stdout`] characters (invalid UTF-8 replaced).
+    pub stdout: String,
+    /// Standard error, at most [`Limits::max_stderr`] characters (invalid UTF-8 replaced).
+    pub stderr: String,
+    /// The exit code; `None` when the process was ended by a signal.
+    pub exit_code: Option<i32>,
+    /// The signal that ended the process, if one did (`SIGKILL` on timeout, `SIGXCPU`...).
+    pub signal: Option<i32>,
+    /// The time limit expired and the process group was killed.
+    pub timed_out: bool,
+    /// Stdout was longer than the cap and was cut.
+    pub stdout_truncated: bool,
+    /// Stderr was longer than the cap and was cut.
+    pub stderr_truncated: bool,
+}
+
+/// Why code could not be run. Nothing ran in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The kernel lacks a confinement mechanism; the message names it.
+    #[error("the sandbox cannot confine code on this system: {0}")]
+    Unsupported(String),
+    /// The interpreter is not installed on the host's `PATH`, or did not answer.
+    #[error("the {language:?} interpreter is not available: {detail}")]
+    InterpreterMissing {
+        /// Which interpreter.
+        language: Language,
+        /// What went wrong looking for it.
+        detail: String,
+    },
+    /// Setting up, starting, or cleaning up after the run failed.
+    #[error("the sandbox failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The Landlock ABI required: 6 (Linux 6.12) is the first that scopes signals, without which
+/// code running as the host's user could kill the host.
+const LANDLOCK_ABI: ABI = ABI::V6;
+
+/// How long the output pipes may stay open once the process has ended.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs `code` with `language`'s interpreter under every confinement listed in the module docs.
+///
+/// A non-zero exit, a crash, a timeout or an over-long output are all results, not errors.
+pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Output, SandboxError> {
+    check_seccomp()?;
+    let interpreter = interpreter(language).await?;
+    let scratch = tempfile::Builder::new().prefix("sandbox-").tempdir()?;
+    let script = scratch.path().join(language.script_name());
+    std::fs::write(&script, code)?;
+
+    let ruleset = landlock_ruleset(interpreter, scratch.path())?;
+    let confinement = Arc::new(Confinement {
+        ruleset_fd: ruleset.as_raw_fd(),
+        filters: seccomp_filters()?,
+        limits: limits.clone(),
+        last_cap: last_capability(),
+    });
+
+    let mut command = Command::new(&interpreter.executable);
+    if language == Language::Python {
+        command.args(["-I", "-B"]);
+    }
+    command
+        .arg(&script)
+        .env_clear()
+        .current_dir(scratch.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: between fork and exec the closure only makes system calls on memory prepared
+    // beforehand (see `Confinement::apply`); it allocates nothing and takes no locks.
+    unsafe {
+        command.pre_exec(move || confinement.apply());
+    }
+    let mut child = command.spawn()?;
+    drop(ruleset);
+    let pid = child.id().and_then(|id| i32::try_from(id).ok());
+
+    let stdout = child.stdout.take().map(|out| {
+        let cap = limits.max_stdout;
+        tokio::spawn(read_capped(out, cap))
+    });
+    let stderr = child.stderr.take().map(|err| {
+        let cap = limits.max_stderr;
+        tokio::spawn(read_capped(err, cap))
+    });
+
+    let (status, timed_out) = match tokio::time::timeout(limits.time, child.wait()).await {
+        Ok(status) => (status?, false),
+        Err(_) => {
+            if let Some(pid) = pid {
+                // The child is not reaped yet, so its pid (and group id) cannot have been reused.
+                // SAFETY: killpg has no memory-safety preconditions.
+                unsafe { libc::killpg(pid, libc::SIGKILL) };
+            }
+            child.start_kill().ok();
+            (child.wait().await?, true)
+        }
+    };
+
+    // The pipes close when the process ends, since it cannot have descendants. Should one ever
+    // escape and hold them, fail rather than wait for it.
+    let (mut stdout, mut stderr) = (stdout, stderr);
+    let outputs =
+        async { Ok::<_, io::Error>((collect(&mut stdout).await?, collect(&mut stderr).await?)) };
+    let collected = tokio::time::timeout(PIPE_GRACE, outputs).await;
+    let Ok(collected) = collected else {
+        stdout.iter().chain(&stderr).for_each(|task| task.abort());
+        return Err(
+            io::Error::other("the output pipes stayed open after the process ended").into(),
+        );
+    };
+    let ((stdout, stdout_truncated), (stderr, stderr_truncated)) = collected?;
+    scratch.close()?;
+
+    use std::os::unix::process::ExitStatusExt;
+    Ok(Output {
+        stdout,
+        stderr,
+        exit_code: status.code(),
+        signal: status.signal(),
+        timed_out,
+        stdout_truncated,
+        stderr_truncated,
+    })
+}
+
+/// The real interpreter binary and the folder it was installed under.
+#[derive(Debug)]
+struct Interpreter {
+    executable: PathBuf,
+    prefix: PathBuf,
+}
+
+async fn interpreter(language: Language) -> Result<&'static Interpreter, SandboxError> {
+    static PYTHON: OnceCell<Interpreter> = OnceCell::const_new();
+    static NODE: OnceCell<Interpreter> = OnceCell::const_new();
+    let cell = match language {
+        Language::Python => &PYTHON,
+        Language::JavaScript => &NODE,
+    };
+    cell.get_or_try_init(|| locate(language)).await
+}
+
+async fn locate(language: Language) -> Result<Interpreter, SandboxError> {
+    let missing = |detail: String| SandboxError::InterpreterMissing { language, detail };
+    let (program, args) = language.probe();
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| missing(format!("`{program}` could not be started: {e}")))?;
+    if !output.status.success() {
+        return Err(missing(format!("`{program}` failed: {}", output.status)));
+    }
+    let reported = String::from_utf8(output.stdout)
+        .map_err(|_| missing(format!("`{program}` reported a non-UTF-8 path")))?;
+    let executable = std::fs::canonicalize(reported.trim()).map_err(|e| {
+        missing(format!(
+            "`{program}` reported a path that does not resolve: {e}"
+        ))
+    })?;
+    // `<prefix>/bin/<interpreter>`: the standard library and node's modules live under the prefix.
+    let prefix = executable
+        .parent()
+        .and_then(Path::parent)
+        .filter(|p| *p != Path::new("/"))
+        .ok_or_else(|| missing(format!("`{program}` is not installed under a prefix")))?
+        .to_path_buf();
+    Ok(Interpreter { executable, prefix })
+}
+
+/// Files and folders any dynamically linked interpreter needs, read-only.
+const SYSTEM_READ: &[&str] = &[
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/lib32",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/etc/ssl/openssl.cnf",
+    "/dev/urandom",
+    "/dev/random",
+    "/dev/zero",
+];
+
+fn landlock_ruleset(interpreter: &Interpreter, scratch: &Path) -> Result<OwnedFd, SandboxError> {
+    let unsupported = |e: &dyn std::fmt::Display| {
+        SandboxError::Unsupported(format!(
+            "Landlock ABI {} (Linux 6.12 or newer, with `landlock` in the boot's LSM list) is required; this kernel reports ABI {}: {e}",
+            LANDLOCK_ABI as i32,
+            kernel_landlock_abi(),
+        ))
+    };
+    let all = AccessFs::from_all(LANDLOCK_ABI);
+    let read = AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute;
+    let scratch_access = AccessFs::from_read(LANDLOCK_ABI) | AccessFs::from_write(LANDLOCK_ABI);
+    let scratch_access = scratch_access
+        & !(AccessFs::Execute
+            | AccessFs::MakeChar
+            | AccessFs::MakeBlock
+            | AccessFs::MakeSock
+            | AccessFs::MakeFifo
+            | AccessFs::IoctlDev);
+
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(all)
+        .and_then(|r| r.handle_access(AccessNet::from_all(LANDLOCK_ABI)))
+        .and_then(|r| r.scope(Scope::from_all(LANDLOCK_ABI)))
+        .and_then(|r| r.create())
+        .map_err(|e| unsupported(&e))?;
+
+    let mut read_paths: Vec<&Path> = SYSTEM_READ.iter().map(Path::new).collect();
+    read_paths.push(&interpreter.prefix);
+    for path in read_paths {
+        let Ok(fd) = PathFd::new(path) else {
+            // Absent on this system (`/lib32`, `/etc/localtime`...): nothing to grant.
+            continue;
+        };
+        let access = if is_dir(path) {
+            read
+        } else {
+            read & AccessFs::from_file(LANDLOCK_ABI)
+        };
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, access))
+            .map_err(|e| io::Error::other(e.to_string()))?;
+    }
+    let dev_null = PathFd::new("/dev/null").map_err(|e| io::Error::other(e.to_string()))?;
+    let scratch_fd = PathFd::new(scratch).map_err(|e| io::Error::other(e.to_string()))?;
+    ruleset = ruleset
+        .add_rule(PathBeneath::new(
+            dev_null,
+            AccessFs::ReadFile | AccessFs::WriteFile,
+        ))
+        .and_then(|r| r.add_rule(PathBeneath::new(scratch_fd, scratch_access)))
+        .map_err(|e| io::Error::other(e.to_string()))?;
+
+    Option::<OwnedFd>::from(ruleset).ok_or_else(|| unsupported(&"no ruleset was created"))
+}
+
+fn is_dir(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+fn kernel_landlock_abi() -> i64 {
+    // SAFETY: with a null attribute and LANDLOCK_CREATE_RULESET_VERSION the call only returns a number.
+    unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32, // LANDLOCK_CREATE_RULESET_VERSION
+        )
+    }
+}
+
+fn check_seccomp() -> Result<(), SandboxError> {
+    // SAFETY: PR_GET_SECCOMP reads the calling thread's mode and touches no memory.
+    let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP) };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if mode < 0 || !status.contains("Seccomp_filters:") {
+        return Err(SandboxError::Unsupported(
+            "seccomp filters (CONFIG_SECCOMP_FILTER) are required to forbid processes and sockets"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Two filters: refused calls fail with `EPERM`; `clone3` and `io_uring` fail with `ENOSYS` so
+/// that libc and libuv fall back to `clone` and plain system calls, which the first filter sees.
+struct SeccompFilters {
+    eperm: BpfProgram,
+    enosys: BpfProgram,
+}
+
+/// Calls sandboxed code never needs, refused outright.
+const REFUSED_SYSCALLS: &[libc::c_long] = &[
+    libc::SYS_socket,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_fork,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_vfork,
+    libc::SYS_unshare,
+    libc::SYS_setns,
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_chroot,
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_reboot,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_userfaultfd,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_acct,
+    libc::SYS_settimeofday,
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_adjtimex,
+    libc::SYS_sethostname,
+    libc::SYS_setdomainname,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_iopl,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_ioperm,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_name_to_handle_at,
+    libc::SYS_fanotify_init,
+    libc::SYS_quotactl,
+    libc::SYS_syslog,
+    libc::SYS_vhangup,
+];
+
+const NOT_IMPLEMENTED_SYSCALLS: &[libc::c_long] = &[
+    libc::SYS_clone3,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+];
+
+fn seccomp_filters() -> Result<SeccompFilters, SandboxError> {
+    let arch = std::env::consts::ARCH.try_into().map_err(|_| {
+        SandboxError::Unsupported(format!(
+            "seccomp filters for the {} architecture",
+            std::env::consts::ARCH
+        ))
+    })?;
+    let build = |rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32| {
+        SeccompFilter::new(
+            rules,
+            SeccompAction::Allow,
+            SeccompAction::Errno(errno as u32),
+            arch,
+        )
+        .and_then(BpfProgram::try_from)
+        .map_err(|e| SandboxError::Io(io::Error::other(e.to_string())))
+    };
+
+    let mut refused: BTreeMap<i64, Vec<SeccompRule>> = REFUSED_SYSCALLS
+        .iter()
+        .map(|&nr| (nr, Vec::new()))
+        .collect();
+    // A clone without CLONE_THREAD is a new process; with it, a thread of this one.
+    let new_process = SeccompCondition::new(
+        0,
+        SeccompCmpArgLen::Qword,
+        SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64),
+        0,
+    )
+    .and_then(|c| SeccompRule::new(vec![c]))
+    .map_err(|e| SandboxError::Io(io::Error::other(e.to_string())))?;
+    refused.insert(libc::SYS_clone, vec![new_process]);
+
+    let not_implemented = NOT_IMPLEMENTED_SYSCALLS
+        .iter()
+        .map(|&nr| (nr, Vec::new()))
+        .collect();
+    Ok(SeccompFilters {
+        eperm: build(refused, libc::EPERM)?,
+        enosys: build(not_implemented, libc::ENOSYS)?,
+    })
+}
+
+fn last_capability() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(63)
+}
+
+/// Everything the child applies to itself between fork and exec, prepared by the parent.
+struct Confinement {
+    ruleset_fd: i32,
+    filters: SeccompFilters,
+    limits: Limits,
+    last_cap: u32,
+}
+
+impl Confinement {
+    /// Runs in the forked child. Any failure aborts the spawn: the code never runs unconfined.
+    fn apply(&self) -> io::Result<()> {
+        let check = |ret: libc::c_long| {
+            if ret < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        };
+        // SAFETY: plain system calls on integers and on memory owned by `self`.
+        unsafe {
+            check(libc::setsid() as libc::c_long)?;
+        }
+
+        let limits = &self.limits;
+        let cpu = limits.cpu_secs.max(1);
+        use rlimit::{Resource, setrlimit};
+        setrlimit(Resource::AS, limits.memory_bytes, limits.memory_bytes)?;
+        setrlimit(Resource::CPU, cpu, cpu + 1)?;
+        setrlimit(
+            Resource::NOFILE,
+            limits.max_open_files,
+            limits.max_open_files,
+        )?;
+        setrlimit(
+            Resource::FSIZE,
+            limits.max_file_bytes,
+            limits.max_file_bytes,
+        )?;
+        setrlimit(Resource::NPROC, limits.max_processes, limits.max_processes)?;
+        setrlimit(Resource::CORE, 0, 0)?;
+
+        // SAFETY: as above.
+        unsafe {
+            if libc::geteuid() == 0 {
+                // Root would regain every capability at exec; these make it gain none.
+                for cap in 0..=self.last_cap {
+                    check(libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) as _)?;
+                }
+                const SECBIT_NOROOT: libc::c_ulong = 1 << 0;
+                const SECBIT_NOROOT_LOCKED: libc::c_ulong = 1 << 1;
+                const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
+                const SECBIT_NO_SETUID_FIXUP_LOCKED: libc::c_ulong = 1 << 3;
+                check(libc::prctl(
+                    libc::PR_SET_SECUREBITS,
+                    SECBIT_NOROOT
+                        | SECBIT_NOROOT_LOCKED
+                        | SECBIT_NO_SETUID_FIXUP
+                        | SECBIT_NO_SETUID_FIXUP_LOCKED,
+                    0,
+                    0,
+                    0,
+                ) as _)?;
+            }
+            check(libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) as _)?;
+            check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) as _)?;
+            check(libc::syscall(
+                libc::SYS_landlock_restrict_self,
+                self.ruleset_fd,
+                0u32,
+            ))?;
+        }
+        // The ENOSYS filter first: once the EPERM one is in place, nothing else changes.
+        seccompiler::apply_filter(&self.filters.enosys).map_err(seccomp_io)?;
+        seccompiler::apply_filter(&self.filters.eperm).map_err(seccomp_io)?;
+        Ok(())
+    }
+}
+
+fn seccomp_io(e: seccompiler::Error) -> io::Error {
+    match e {
+        seccompiler::Error::Prctl(e) | seccompiler::Error::Seccomp(e) => e,
+        _ => io::Error::from_raw_os_error(libc::EINVAL),
+    }
+}
+
+/// Keeps at most `cap` characters, reading on to the end (and dropping the rest) so the writer
+/// never blocks on a full pipe; memory stays bounded by the cap.
+async fn read_capped(mut reader: impl AsyncRead + Unpin, cap: usize) -> io::Result<(String, bool)> {
+    // A character is at most 4 bytes in UTF-8; invalid bytes become one character each.
+    let keep = cap.saturating_mul(4);
+    let mut kept = Vec::new();
+    let mut overflow = false;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = reader.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        let room = keep - kept.len();
+        kept.extend_from_slice(&buf[..n.min(room)]);
+        overflow |= n > room;
+    }
+    let text = String::from_utf8_lossy(&kept);
+    let mut chars = text.char_indices();
+    match chars.nth(cap) {
+        Some((end, _)) => Ok((text[..end].to_owned(), true)),
+        None => Ok((text.into_owned(), overflow)),
+    }
+}
+
+async fn collect(
+    task: &mut Option<tokio::task::JoinHandle<io::Result<(String, bool)>>>,
+) -> io::Result<(String, bool)> {
+    match task {
+        Some(task) => task.await.map_err(io::Error::other)?,
+        None => Ok((String::new(), false)),
+    }
+}

@@ -1,0 +1,298 @@
+//! The sandbox: happy paths, and every escape named in issue 5 refused.
+//!
+//! These tests need python3 and node on `PATH` and a kernel with Landlock ABI 6, seccomp filters
+//! and the rlimits; CI runs on such machines. A missing piece fails the test with the reason,
+//! it is never skipped.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use tool_runtime::sandbox::{Language, Limits, Output, run};
+
+async fn python(code: &str) -> Output {
+    run_ok(Language::Python, code, &Limits::default()).await
+}
+
+async fn node(code: &str) -> Output {
+    run_ok(Language::JavaScript, code, &Limits::default()).await
+}
+
+async fn run_ok(language: Language, code: &str, limits: &Limits) -> Output {
+    match run(language, code, limits).await {
+        Ok(output) => output,
+        Err(e) => panic!("the sandbox could not run {language:?} here: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn python_prints() {
+    let out = python("print('hello', 6 * 7)").await;
+    assert_eq!(out.stdout, "hello 42\n");
+    assert_eq!(out.exit_code, Some(0));
+    assert!(!out.timed_out && !out.stdout_truncated);
+}
+
+#[tokio::test]
+async fn node_prints() {
+    let out = node("console.log('hello', 6 * 7)").await;
+    assert_eq!(out.stdout, "hello 42\n", "stderr: {}", out.stderr);
+    assert_eq!(out.exit_code, Some(0));
+}
+
+#[tokio::test]
+async fn exit_codes_and_stderr_come_back() {
+    let out = python("import sys\nprint('bad', file=sys.stderr)\nsys.exit(3)").await;
+    assert_eq!(out.exit_code, Some(3));
+    assert_eq!(out.stderr, "bad\n");
+    let out = node("console.error('worse'); process.exit(4)").await;
+    assert_eq!(out.exit_code, Some(4));
+    assert_eq!(out.stderr, "worse\n");
+    let out = python("raise ValueError('boom')").await;
+    assert_eq!(out.exit_code, Some(1));
+    assert!(out.stderr.contains("ValueError: boom"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn scratch_is_writable_and_removed_afterwards() {
+    let out = python(
+        "import os\nopen('notes.txt', 'w').write('kept')\nprint(open('notes.txt').read())\nprint(os.getcwd())",
+    )
+    .await;
+    let mut lines = out.stdout.lines();
+    assert_eq!(lines.next(), Some("kept"), "stderr: {}", out.stderr);
+    let scratch = lines.next().expect("the scratch folder");
+    assert!(
+        !std::path::Path::new(scratch).exists(),
+        "{scratch} survived the run"
+    );
+}
+
+#[tokio::test]
+async fn the_application_database_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("support-desk.db");
+    std::fs::write(&db, "SECRET-ROWS").unwrap();
+    let db = db.to_str().unwrap();
+
+    let out = python(&format!(
+        "try:\n    print(open({db:?}).read())\nexcept OSError as e:\n    print('refused', e.errno)"
+    ))
+    .await;
+    assert!(!out.stdout.contains("SECRET-ROWS"), "{out:?}");
+    assert_eq!(out.stdout.trim(), "refused 13", "{out:?}"); // EACCES
+
+    let out = node(&format!(
+        "try {{ console.log(require('fs').readFileSync({db:?}, 'utf8')) }} catch (e) {{ console.log('refused', e.code) }}"
+    ))
+    .await;
+    assert!(!out.stdout.contains("SECRET-ROWS"), "{out:?}");
+    assert_eq!(out.stdout.trim(), "refused EACCES", "{out:?}");
+
+    // Listing its folder is refused too.
+    let dir_name = dir.path().to_str().unwrap();
+    let out = python(&format!(
+        "import os\ntry:\n    print(os.listdir({dir_name:?}))\nexcept OSError as e:\n    print('refused', e.errno)"
+    ))
+    .await;
+    assert_eq!(out.stdout.trim(), "refused 13", "{out:?}");
+}
+
+#[tokio::test]
+async fn host_files_outside_the_interpreter_cannot_be_read() {
+    let out = python(
+        "for p in ['/proc/self/environ', '/etc/shadow', '/etc/hostname', '/root']:\n    try:\n        open(p).read(); print('read', p)\n    except OSError as e:\n        print('refused', p, e.errno)",
+    )
+    .await;
+    assert!(!out.stdout.contains("read "), "{out:?}");
+    assert_eq!(out.stdout.matches("refused").count(), 4, "{out:?}");
+}
+
+#[tokio::test]
+async fn nothing_outside_scratch_can_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("planted.txt");
+    let target_str = target.to_str().unwrap();
+    let tmp_target = format!("/tmp/planted-by-sandbox-{}.txt", std::process::id());
+    let usr_target = format!("/usr/planted-by-sandbox-{}.txt", std::process::id());
+    let out = python(&format!(
+        "for p in [{target_str:?}, {tmp_target:?}, {usr_target:?}]:\n    try:\n        open(p, 'w').write('x'); print('wrote', p)\n    except OSError as e:\n        print('refused', e.errno)"
+    ))
+    .await;
+    assert!(!out.stdout.contains("wrote"), "{out:?}");
+    assert_eq!(out.stdout.matches("refused").count(), 3, "{out:?}");
+    assert!(!target.exists());
+    assert!(!std::path::Path::new(&tmp_target).exists());
+    assert!(!std::path::Path::new(&usr_target).exists());
+}
+
+#[tokio::test]
+async fn a_local_listener_cannot_be_reached() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+
+    let out = python(&format!(
+        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2); print('connected')\nexcept OSError as e:\n    print('refused', e.errno)"
+    ))
+    .await;
+    assert!(out.stdout.starts_with("refused"), "{out:?}");
+
+    let out = node(&format!(
+        "require('net').connect({port}, '127.0.0.1').on('connect', () => console.log('connected')).on('error', e => console.log('refused', e.code))"
+    ))
+    .await;
+    assert!(out.stdout.starts_with("refused"), "{out:?}");
+
+    // Had either connected, the listener would hold a pending connection.
+    assert!(
+        listener.accept().is_err(),
+        "a connection reached the listener"
+    );
+}
+
+#[tokio::test]
+async fn no_process_outlives_the_run() {
+    let marker = format!("sandbox-child-marker-{}", std::process::id());
+    let code = format!(
+        r#"import os, subprocess, sys
+results = []
+try:
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        os.execv('/usr/bin/sleep', ['sleep', '600', '{marker}'])
+    results.append('forked %d' % pid)
+except OSError as e:
+    results.append('fork refused %d' % e.errno)
+try:
+    p = subprocess.Popen(['/usr/bin/sleep', '600', '{marker}'], start_new_session=True)
+    results.append('spawned %d' % p.pid)
+except OSError as e:
+    results.append('spawn refused %d' % e.errno)
+print('\n'.join(results))
+"#
+    );
+    let out = python(&code).await;
+    assert!(out.stdout.contains("fork refused 1"), "{out:?}"); // EPERM
+    assert!(out.stdout.contains("spawn refused"), "{out:?}");
+
+    let out = node(&format!(
+        "try {{ require('child_process').spawn('/usr/bin/sleep', ['600', '{marker}'], {{ detached: true }}).on('error', e => console.log('spawn refused', e.code)) }} catch (e) {{ console.log('spawn refused', e.code) }}"
+    ))
+    .await;
+    assert!(out.stdout.contains("spawn refused"), "{out:?}");
+
+    assert_no_process_with(&marker);
+}
+
+fn assert_no_process_with(marker: &str) {
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        assert!(
+            !cmdline.contains(marker),
+            "process {:?} survived the run: {cmdline}",
+            entry.file_name()
+        );
+    }
+}
+
+#[tokio::test]
+async fn six_gib_cannot_be_allocated() {
+    let out = python(
+        "try:\n    b = bytearray(6 * 1024**3); print('allocated', len(b))\nexcept MemoryError:\n    print('refused')",
+    )
+    .await;
+    assert_eq!(out.stdout.trim(), "refused", "{out:?}");
+
+    let out = node(
+        "try { const b = new ArrayBuffer(6 * 1024 ** 3); console.log('allocated', b.byteLength) } catch (e) { console.log('refused', e.name) }",
+    )
+    .await;
+    assert!(out.stdout.starts_with("refused"), "{out:?}");
+}
+
+#[tokio::test]
+async fn spinning_forever_is_killed_at_the_time_limit() {
+    let limits = Limits {
+        time: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let out = run_ok(
+        Language::Python,
+        "print('spinning', flush=True)\nwhile True: pass",
+        &limits,
+    )
+    .await;
+    assert!(out.timed_out, "{out:?}");
+    assert_eq!(out.exit_code, None);
+    assert_eq!(out.signal, Some(9));
+    assert_eq!(out.stdout, "spinning\n");
+
+    let out = run_ok(Language::JavaScript, "for (;;) {}", &limits).await;
+    assert!(out.timed_out, "{out:?}");
+}
+
+#[tokio::test]
+async fn cpu_time_is_capped_even_within_the_wall_clock() {
+    let limits = Limits {
+        time: Duration::from_secs(30),
+        cpu_secs: 1,
+        ..Limits::default()
+    };
+    let out = run_ok(Language::Python, "while True: pass", &limits).await;
+    assert!(!out.timed_out, "{out:?}");
+    assert!(
+        matches!(out.signal, Some(24 | 9)), // SIGXCPU at the soft limit, SIGKILL at the hard one
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hundred_thousand_characters_are_capped() {
+    let out = python("import sys\nsys.stdout.write('x' * 100_000)\nsys.stderr.write('e' * 100_000)\nprint()\nprint('done', file=sys.stderr)").await;
+    assert_eq!(out.stdout.chars().count(), 5_000);
+    assert!(out.stdout_truncated);
+    assert_eq!(out.stderr.chars().count(), 2_000);
+    assert!(out.stderr_truncated);
+    assert_eq!(out.exit_code, Some(0), "the writer was blocked or killed");
+
+    let out = node("process.stdout.write('é'.repeat(100000))").await;
+    assert_eq!(out.stdout.chars().count(), 5_000);
+    assert!(out.stdout.chars().all(|c| c == 'é'));
+    assert!(out.stdout_truncated);
+    assert_eq!(out.exit_code, Some(0));
+
+    let out = python("print('x' * 4_999)").await;
+    assert_eq!(out.stdout.chars().count(), 5_000);
+    assert!(!out.stdout_truncated);
+}
+
+#[tokio::test]
+async fn the_environment_is_empty() {
+    // SAFETY: this test binary's other tests do not read this variable; setting it before the
+    // sandbox runs is the point: the child must not inherit it.
+    unsafe { std::env::set_var("SANDBOX_TEST_SECRET", "hunter2-secret-value") };
+    let out =
+        python("import os\nprint(sorted(os.environ))\nprint(open('/proc/self/environ').read())")
+            .await;
+    assert!(!out.stdout.contains("hunter2"), "{out:?}");
+    // Python sets LC_CTYPE itself when it finds no locale (PEP 538); nothing else may appear.
+    assert_eq!(out.stdout.lines().next(), Some("['LC_CTYPE']"), "{out:?}");
+    assert!(out.stderr.contains("PermissionError"), "{out:?}");
+    let out = node("console.log(JSON.stringify(process.env))").await;
+    assert!(!out.stdout.contains("hunter2"), "{out:?}");
+    assert_eq!(out.stdout.trim(), "{}", "{out:?}");
+}
+
+#[tokio::test]
+async fn the_host_cannot_be_signalled() {
+    let host = std::process::id();
+    let out = python(&format!(
+        "import os, signal\ntry:\n    os.kill({host}, 0); print('reachable')\nexcept OSError as e:\n    print('refused', e.errno)"
+    ))
+    .await;
+    assert_eq!(out.stdout.trim(), "refused 1", "{out:?}"); // EPERM
+}
