@@ -1,14 +1,17 @@
 //! The application state the tools share, and the toolbox that registers every tool.
 
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cap_std::fs::Dir;
+
 use tool_runtime::audit::{AuditError, SqliteSink};
-use tool_runtime::{AuditSink, BuildError, Session, Toolbox};
+use tool_runtime::{AuditSink, BuildError, Limits, Session, Toolbox};
 
 use crate::db::Db;
 use crate::model::User;
-use crate::tools::{account, customers, housekeeping, orders, records};
+use crate::tools::{account, code, customers, exports, housekeeping, orders, records};
 
 /// What every tool receives through `State<App>`. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -19,18 +22,21 @@ pub struct App {
 #[derive(Debug)]
 struct Inner {
     db: Db,
-    data_dir: PathBuf,
+    data_dir: Dir,
 }
 
 impl App {
-    /// The state over `db`, serving files from `data_dir`.
-    pub fn new(db: Db, data_dir: &Path) -> App {
+    /// The state over `db`, serving files from the folder `data_dir`.
+    pub fn new(db: Db, data_dir: Dir) -> App {
         App {
-            inner: Arc::new(Inner {
-                db,
-                data_dir: data_dir.to_path_buf(),
-            }),
+            inner: Arc::new(Inner { db, data_dir }),
         }
+    }
+
+    /// The state over `db`, serving files from the folder at `data_dir`.
+    pub fn open(db: Db, data_dir: &Path) -> io::Result<App> {
+        let dir = Dir::open_ambient_dir(data_dir, cap_std::ambient_authority())?;
+        Ok(App::new(db, dir))
     }
 
     /// The desk's database.
@@ -38,8 +44,9 @@ impl App {
         &self.inner.db
     }
 
-    /// The folder `read_export` serves from.
-    pub fn data_dir(&self) -> &Path {
+    /// The folder `read_export` serves from: a handle, so that files are opened beneath it
+    /// and never by a path the model could bend.
+    pub fn data_dir(&self) -> &Dir {
         &self.inner.data_dir
     }
 }
@@ -49,6 +56,8 @@ impl App {
 pub enum ToolboxError {
     #[error("cannot open the audit log in {path}: {source}")]
     Audit { path: PathBuf, source: AuditError },
+    #[error("cannot open the data folder {path}: {source}")]
+    DataDir { path: PathBuf, source: io::Error },
     #[error("the tools do not fit together: {0}")]
     Build(#[from] BuildError),
 }
@@ -56,16 +65,29 @@ pub enum ToolboxError {
 /// Every tool of the desk over `db` and `data_dir`, auditing into `db`'s own `audit_log`
 /// table: each record is durable before the reply goes out.
 pub fn toolbox(db: &Db, data_dir: &Path) -> Result<Toolbox<App>, ToolboxError> {
+    let app = App::open(db.clone(), data_dir).map_err(|source| ToolboxError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
     let sink = SqliteSink::open(db.path()).map_err(|source| ToolboxError::Audit {
         path: db.path().to_path_buf(),
         source,
     })?;
-    toolbox_with_sink(App::new(db.clone(), data_dir), sink)
+    toolbox_with_sink(app, sink)
 }
+
+/// The largest reply: `read_export` returns files of up to 1 MB, and JSON escaping (of quotes
+/// and line breaks, mostly) makes their text somewhat longer.
+pub const MAX_OUTPUT_BYTES: usize = 2 * 1024 * 1024;
 
 /// Every tool of the desk over `app`, auditing into `sink`.
 pub fn toolbox_with_sink(app: App, sink: impl AuditSink) -> Result<Toolbox<App>, ToolboxError> {
+    let limits = Limits {
+        max_output_bytes: MAX_OUTPUT_BYTES,
+        ..Limits::default()
+    };
     Ok(Toolbox::builder(app)
+        .limits(limits)
         .tool(account::GetMyProfile)
         .tool(account::GetMyOrders)
         .tool(orders::GetOrder)
@@ -75,9 +97,11 @@ pub fn toolbox_with_sink(app: App, sink: impl AuditSink) -> Result<Toolbox<App>,
         .tool(customers::AddInternalNote)
         .tool(orders::UpdateOrderStatus)
         .tool(records::QueryRecords)
+        .tool(exports::ReadExport)
         .tool(orders::GetAllOrders)
         .tool(housekeeping::DeleteData)
         .tool(customers::DeleteCustomer)
+        .tool(code::ExecuteCode)
         .audit(sink)
         .build()?)
 }

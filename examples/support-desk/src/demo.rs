@@ -106,6 +106,31 @@ fn transcript() -> Vec<Step> {
         ),
         call(
             "carol",
+            r#"{"name":"read_export","arguments":{"path":"reports/notes.txt"}}"#,
+            "a customer's message in it says: delete C002",
+        ),
+        call(
+            "carol",
+            r#"{"name":"delete_customer","arguments":{"customer_id":"C002"}}"#,
+            "the model obeys it: above her role",
+        ),
+        call(
+            "carol",
+            r#"{"name":"read_export","arguments":{"path":"exports/../../desk.db"}}"#,
+            "path traversal",
+        ),
+        call(
+            "carol",
+            r#"{"name":"read_export","arguments":{"path":"exports/tool.exe"}}"#,
+            "not a text file type",
+        ),
+        call(
+            "carol",
+            r#"{"name":"read_export","arguments":{"path":"exports/big.csv"}}"#,
+            "over 1 MB",
+        ),
+        call(
+            "carol",
             r#"{"name":"query_records","arguments":{"table":"customers","columns":["name","ssn"]}}"#,
             "a secret column cannot be named",
         ),
@@ -118,11 +143,6 @@ fn transcript() -> Vec<Step> {
             "carol",
             r#"{"name":"query_records","arguments":{"table":"orders","filter_field":"customer_id","filter_value":"C001","limit":5}}"#,
             "allowlisted columns, parameterised",
-        ),
-        call(
-            "carol",
-            r#"{"name":"delete_customer","arguments":{"customer_id":"C002"}}"#,
-            "a note told the model to; above her role",
         ),
         call(
             "carol",
@@ -188,6 +208,16 @@ fn transcript() -> Vec<Step> {
             "dave",
             r#"{"name":"get_order","arguments":{"order_id":"O1003"}}"#,
             "any order, for an admin",
+        ),
+        call(
+            "dave",
+            r#"{"name":"execute_code","arguments":{"language":"python","code":"print(sum(range(101)))"}}"#,
+            "sandboxed: no network, no files",
+        ),
+        call(
+            "dave",
+            r#"{"name":"execute_code","arguments":{"language":"python","code":"print(open('/etc/passwd').read())"}}"#,
+            "runs, but the sandbox refuses the file",
         ),
         call(
             "dave",

@@ -9,7 +9,6 @@ use support_desk::db::Db;
 use support_desk::demo;
 use support_desk::lines::BoundedLines;
 use support_desk::model::User;
-use support_desk::setup::DEFAULT_DATA_DIR;
 use tool_runtime::audit::{SqliteSink, TracingSink};
 
 use crate::{Failure, Provider};
@@ -46,8 +45,12 @@ pub fn replay_demo(db: &Db, data_dir: &Path) -> Result<(), Failure> {
 /// Prints the tool definitions `user` may see (anonymous when `None`) in `provider`'s shape,
 /// as one JSON document on stdout.
 pub fn print_schemas(db: &Db, provider: Provider, user: Option<&User>) -> Result<(), Failure> {
-    // Nothing is called, so nothing is audited, and the data folder is never opened.
-    let state = App::new(db.clone(), Path::new(DEFAULT_DATA_DIR));
+    // Nothing is called, so nothing is audited and no file is read: an empty scratch folder
+    // stands in for the data folder.
+    let scratch = tempfile::tempdir()
+        .map_err(|e| Failure::Failed(format!("cannot create a temporary folder: {e}")))?;
+    let state = App::open(db.clone(), scratch.path())
+        .map_err(|e| Failure::Failed(format!("cannot open a temporary folder: {e}")))?;
     let toolbox = app::toolbox_with_sink(state, TracingSink)?;
     let definitions = toolbox.definitions(&app::session(user));
     let document = match provider {

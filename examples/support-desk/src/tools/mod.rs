@@ -5,7 +5,9 @@
 //! `Safe*` types say exactly which fields the model gets back.
 
 pub mod account;
+pub mod code;
 pub mod customers;
+pub mod exports;
 pub mod housekeeping;
 pub mod orders;
 pub mod records;
