@@ -183,6 +183,8 @@ async fn arguments_that_are_not_an_object_are_invalid_input() {
     let tb = toolbox(App::seeded());
     for args in [
         "[]",
+        "[\"C001\"]",
+        " [\"C001\"]",
         "5",
         "\"C001\"",
         "null",
@@ -192,6 +194,8 @@ async fn arguments_that_are_not_an_object_are_invalid_input() {
         let reply = tb.call_json(&agent(), "get_customer_details", args).await;
         assert_eq!(code(&reply), Some("invalid_input"), "args {args}");
     }
+    let reply = tb.call(&agent(), "get_customer_details", json!(["C001"])).await;
+    assert_eq!(code(&reply), Some("invalid_input"));
 }
 
 #[tokio::test]

@@ -26,6 +26,17 @@ const MAX_ECHO: usize = 200;
 
 /// Parses and validates `A` from `source`.
 pub(crate) fn parse<A: ToolArgs>(source: ArgsSource<'_>) -> Result<A, ToolError> {
+    // Serde's derived structs also accept a sequence, filling fields by position: `["C001"]`
+    // would pass for `{"customer_id": "C001"}`, past the field names the schema promises.
+    let is_object = match source {
+        ArgsSource::Text(text) => text.trim_start().starts_with('{'),
+        ArgsSource::Value(value) => value.is_object(),
+    };
+    if !is_object {
+        return Err(ToolError::invalid_input(
+            "The arguments must be a JSON object.",
+        ));
+    }
     let parsed: Result<A, ToolError> = match source {
         ArgsSource::Text(text) => serde_json::from_str::<A>(text).map_err(|_| {
             if let Some(dup) = find_duplicate_key(text) {

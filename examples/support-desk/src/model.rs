@@ -47,7 +47,7 @@ text_enum! {
 }
 
 text_enum! {
-    /// A status support staff may set. Narrower than [`OrderStatus`]: cancelling or reopening
+    /// A status support staff may set. Narrower than an order's status: cancelling or reopening
     /// an order is not a support agent's call.
     pub enum StatusUpdate {
         /// Being packed.
