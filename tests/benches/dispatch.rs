@@ -8,7 +8,7 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use serde::Deserialize;
 use tool_runtime::audit::{AuditError, AuditRecord, AuditSink};
 use tool_runtime::prelude::*;
@@ -90,21 +90,30 @@ async fn baseline(app: &App, session: &Session, args: &str) -> String {
     match customer {
         Some(c) => {
             let safe: SafeCustomer = ProjectAs::<SafeCustomer>::project_as(c);
-            format!(r#"{{"ok":true,"result":{}}}"#, serde_json::to_string(&safe).unwrap())
+            format!(
+                r#"{{"ok":true,"result":{}}}"#,
+                serde_json::to_string(&safe).unwrap()
+            )
         }
         None => r#"{"ok":false,"error":{"code":"not_found"}}"#.to_owned(),
     }
 }
 
-fn bench(c: &mut Criterion) {
+struct Setup {
+    rt: tokio::runtime::Runtime,
+    app: App,
+    session: Session,
+    off: Toolbox<App>,
+    on: Toolbox<App>,
+}
+
+fn setup() -> Setup {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
     let app = App::seeded();
     let session = Session::authenticated("carol", Role::SupportAgent);
-    let args = r#"{"customer_id":"C001"}"#;
-
     let off: Toolbox<App> = Toolbox::builder(app.clone())
         .tool(LookupCustomer)
         .audit(Discard)
@@ -115,11 +124,64 @@ fn bench(c: &mut Criterion) {
         .audit(Count::default())
         .build()
         .unwrap();
+    Setup {
+        rt,
+        app,
+        session,
+        off,
+        on,
+    }
+}
+
+const ARGS: &str = r#"{"customer_id":"C001"}"#;
+
+/// Runs one variant `n` times: under `valgrind --tool=callgrind`, instruction counts that do
+/// not depend on what else the machine is doing (see the README for the command).
+fn count_only(variant: &str, n: usize) {
+    let Setup {
+        rt,
+        app,
+        session,
+        off,
+        on,
+    } = setup();
+    for _ in 0..n {
+        let out = match variant {
+            "baseline" => rt.block_on(baseline(&app, &session, black_box(ARGS))),
+            "off" => rt
+                .block_on(off.call_json(&session, "lookup_customer", black_box(ARGS)))
+                .to_json(),
+            "on" => rt
+                .block_on(on.call_json(&session, "guarded_lookup", black_box(ARGS)))
+                .to_json(),
+            other => panic!("unknown variant {other}"),
+        };
+        black_box(out);
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let Setup {
+        rt,
+        app,
+        session,
+        off,
+        on,
+    } = setup();
+    let args = ARGS;
 
     // The three must agree before their speed means anything.
     let expected = rt.block_on(baseline(&app, &session, args));
-    assert_eq!(rt.block_on(off.call_json(&session, "lookup_customer", args)).to_json(), expected);
-    assert_eq!(rt.block_on(on.call_json(&session, "guarded_lookup", args)).to_json(), expected);
+    assert_eq!(
+        rt.block_on(off.call_json(&session, "lookup_customer", args))
+            .to_json(),
+        expected
+    );
+    assert_eq!(
+        rt.block_on(on.call_json(&session, "guarded_lookup", args))
+            .to_json(),
+        expected
+    );
 
     let mut group = c.benchmark_group("call");
     group.bench_function("baseline", |b| {
@@ -141,4 +203,14 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    // DISPATCH_COUNT=variant:n runs one variant n times and nothing else.
+    if let Ok(spec) = std::env::var("DISPATCH_COUNT") {
+        let (variant, n) = spec.split_once(':').expect("DISPATCH_COUNT=variant:n");
+        count_only(variant, n.parse().expect("a count"));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

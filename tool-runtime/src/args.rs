@@ -26,8 +26,8 @@ const MAX_ECHO: usize = 200;
 
 /// Parses and validates `A` from `source`.
 pub(crate) fn parse<A: ToolArgs>(source: ArgsSource<'_>) -> Result<A, ToolError> {
-    // Serde's derived structs also accept a sequence, filling fields by position: `["C001"]`
-    // would pass for `{"customer_id": "C001"}`, past the field names the schema promises.
+    // serde's derived structs also accept an array of the fields in order; the schema the model
+    // sees says object, and positional arguments would slip past anything keyed by field name.
     let is_object = match source {
         ArgsSource::Text(text) => text.trim_start().starts_with('{'),
         ArgsSource::Value(value) => value.is_object(),

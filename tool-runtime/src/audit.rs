@@ -4,6 +4,7 @@
 //! the reply goes back. A sink that cannot keep the record returns an error, and the toolbox
 //! then fails the call closed (`internal`): a call nobody can account for does not happen.
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
@@ -34,11 +35,11 @@ pub struct AuditRecord {
     /// The session's user, `None` when anonymous.
     pub user: Option<String>,
     /// The session's role, by its snake_case name.
-    pub role: Option<String>,
+    pub role: Option<Cow<'static, str>>,
     /// The tool the model asked for, as it asked (it may not exist).
-    pub tool: String,
+    pub tool: Cow<'static, str>,
     /// `"ok"` or the error code of the reply.
-    pub outcome: String,
+    pub outcome: Cow<'static, str>,
     /// The arguments as received, `#[secret]` arguments already redacted.
     pub arguments: Value,
     /// Time from arrival to reply.

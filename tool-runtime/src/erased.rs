@@ -115,7 +115,11 @@ fn produce<O: SafeOutput>(mut value: O, max_items: Option<usize>) -> Result<Prod
             total,
         })
     });
-    let result = serde_json::value::to_raw_value(&value)?;
+    // Sized for a typical record, so the writer rarely grows the buffer.
+    let mut buf = Vec::with_capacity(256);
+    serde_json::to_writer(&mut buf, &value)?;
+    let text = String::from_utf8(buf).map_err(ToolError::internal)?;
+    let result = RawValue::from_string(text)?;
     Ok(Produced { result, capped })
 }
 

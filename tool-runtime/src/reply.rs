@@ -82,6 +82,19 @@ impl ToolReply {
 
     /// The envelope as one line of JSON.
     pub fn to_json(&self) -> String {
+        // The common case, written directly: the result is JSON text already.
+        if let Ok(Success {
+            result,
+            capped: None,
+        }) = &self.outcome
+        {
+            let result = result.get();
+            let mut out = String::with_capacity(result.len() + 22);
+            out.push_str(r#"{"ok":true,"result":"#);
+            out.push_str(result);
+            out.push('}');
+            return out;
+        }
         serde_json::to_string(self).unwrap_or_else(|_| {
             r#"{"ok":false,"error":{"code":"internal","message":"The reply could not be written."}}"#
                 .to_owned()

@@ -1,9 +1,12 @@
 //! The toolbox: the tools of one application, and the dispatcher that runs a model's call
 //! through every check.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
@@ -70,7 +73,8 @@ struct Entry<S> {
 struct Inner<S> {
     state: S,
     tools: Vec<Entry<S>>,
-    by_name: HashMap<&'static str, usize>,
+    /// Tool names, sorted, with their index: a binary search beats hashing for a few dozen names.
+    by_name: Vec<(&'static str, usize)>,
     definitions: Definitions,
     audit: Arc<dyn AuditSink>,
     limiter: Arc<dyn RateLimiter>,
@@ -94,7 +98,15 @@ impl<S> Clone for Toolbox<S> {
 impl<S> fmt::Debug for Toolbox<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Toolbox")
-            .field("tools", &self.inner.by_name.keys().collect::<Vec<_>>())
+            .field(
+                "tools",
+                &self
+                    .inner
+                    .by_name
+                    .iter()
+                    .map(|(n, _)| n)
+                    .collect::<Vec<_>>(),
+            )
             .field("limits", &self.inner.limits)
             .finish()
     }
@@ -170,7 +182,7 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
                 return Err(BuildError::ZeroLimit(name));
             }
         }
-        let mut by_name = HashMap::new();
+        let mut by_name = Vec::with_capacity(self.tools.len());
         let mut tools = Vec::with_capacity(self.tools.len());
         let mut definitions = Vec::with_capacity(self.tools.len());
         for (index, (spec, tool, input, output)) in self.tools.into_iter().enumerate() {
@@ -182,11 +194,12 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
                 output_schema: output,
                 hints: spec.hints,
             });
-            by_name.insert(spec.name, index);
+            by_name.push((spec.name, index));
             tools.push(Entry { spec, tool });
         }
         // Refuses duplicate and invalid names, and schemas some provider cannot represent.
         let definitions = Definitions::new(definitions)?;
+        by_name.sort_unstable();
         Ok(Toolbox {
             inner: Arc::new(Inner {
                 state: self.state,
@@ -222,7 +235,8 @@ struct HostLine<'a> {
 /// What one dispatch learned, for its audit record.
 struct Trace {
     started: Instant,
-    tool: String,
+    /// The tool's own name once it is known; until then the name the model asked for.
+    tool: Cow<'static, str>,
     /// The tool's `#[secret]` arguments, once the tool is known.
     secrets: &'static [&'static str],
     arguments: Value,
@@ -230,10 +244,10 @@ struct Trace {
 }
 
 impl Trace {
-    fn new(tool: &str) -> Self {
+    fn new(requested: &str) -> Self {
         Trace {
             started: Instant::now(),
-            tool: clip_name(tool),
+            tool: Cow::Owned(clip_name(requested)),
             secrets: &[],
             arguments: Value::Null,
             detail: serde_json::Map::new(),
@@ -273,11 +287,28 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     /// The definitions of the tools `session` may call, to export in a provider's shape.
     pub fn definitions(&self, session: &Session) -> Definitions {
         self.inner.definitions.filtered(|d| {
-            self.inner
-                .by_name
-                .get(d.name.as_str())
-                .is_some_and(|&i| self.inner.tools[i].spec.access.allows(session))
+            self.index_of(&d.name)
+                .is_some_and(|i| self.inner.tools[i].spec.access.allows(session))
         })
+    }
+
+    /// Checks arguments as a call would (lookup, access, parsing and validation) without running
+    /// anything, counting against no budget, and writing no audit record: for a host that wants
+    /// to check a model's call before queueing it.
+    pub fn check_arguments(
+        &self,
+        session: &Session,
+        name: &str,
+        args_json: &str,
+    ) -> Result<(), ToolError> {
+        if args_json.len() > self.inner.limits.max_request_bytes {
+            return Err(self.request_too_large());
+        }
+        let index = self.lookup(session, name)?;
+        self.inner.tools[index]
+            .tool
+            .parse(ArgsSource::Text(args_json))
+            .map(drop)
     }
 
     /// Calls a tool with arguments the host already holds as a value.
@@ -377,7 +408,8 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         match std::str::from_utf8(line) {
             Ok(text) => self.handle_line(session, text).await,
             Err(_) => {
-                let err = ToolError::invalid_request("The line is not UTF-8 text; send JSON in UTF-8.");
+                let err =
+                    ToolError::invalid_request("The line is not UTF-8 text; send JSON in UTF-8.");
                 self.finish(session, Trace::new(""), Err(err))
             }
         }
@@ -425,6 +457,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let index = self.lookup(session, name)?;
         let entry = &self.inner.tools[index];
         trace.secrets = entry.tool.secret_fields();
+        trace.tool = Cow::Borrowed(entry.spec.name);
         if let Some(quota) = entry.spec.rate_limit {
             let user = session.user_id().unwrap_or("");
             self.inner
@@ -448,9 +481,17 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         self.run(entry, session, args, trace).await
     }
 
+    fn index_of(&self, name: &str) -> Option<usize> {
+        let names = &self.inner.by_name;
+        names
+            .binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|at| names[at].1)
+    }
+
     fn lookup(&self, session: &Session, name: &str) -> Result<usize, ToolError> {
         let not_found = || ToolError::not_found("No tool by that name is available.");
-        let index = *self.inner.by_name.get(name).ok_or_else(not_found)?;
+        let index = self.index_of(name).ok_or_else(not_found)?;
         let access = &self.inner.tools[index].spec.access;
         if access.allows(session) {
             return Ok(index);
@@ -476,9 +517,11 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let fut = entry
             .tool
             .run(&self.inner.state, session, args, entry.spec.max_items);
-        let outcome = scope.scope(tokio::time::timeout(timeout, fut)).await;
+        let outcome = scope
+            .scope(Deadline::new(fut, trace.started + timeout))
+            .await;
         trace.detail = scope.take();
-        let produced = outcome.map_err(|_| ToolError::timeout())??;
+        let produced = outcome.ok_or_else(ToolError::timeout)??;
         if produced.result.get().len() > self.inner.limits.max_output_bytes {
             return Err(ToolError::too_large(
                 "The result is too large to return; ask for less (a narrower filter or a smaller limit).",
@@ -536,7 +579,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         };
         let Pending { tool, args } = approved.payload;
         let entry = &self.inner.tools[tool];
-        trace.tool = entry.spec.name.to_owned();
+        trace.tool = Cow::Borrowed(entry.spec.name);
         trace.arguments = args.audit_json();
         // The digest binds the ticket to the very arguments that were shown to the human.
         if crate::approval::args_digest(&args.canonical_json()) != approved.args_digest {
@@ -564,9 +607,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let record = AuditRecord {
             ts: SystemTime::now(),
             user: session.claimed_user_id().map(str::to_owned),
-            role: session.role().map(|r| r.name().to_owned()),
+            role: session.role().map(|r| Cow::Borrowed(r.name())),
             tool: trace.tool,
-            outcome: reply.outcome_code().to_owned(),
+            outcome: Cow::Borrowed(reply.outcome_code()),
             arguments: trace.arguments,
             duration_ms: u64::try_from(trace.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             incident: error.and_then(|e| e.incident()).map(str::to_owned),
@@ -601,4 +644,42 @@ fn json_len_within(value: &Value, max: usize) -> bool {
         }
     }
     serde_json::to_writer(&mut Counter { left: max }, value).is_ok()
+}
+
+/// A future stopped at a deadline. Unlike `tokio::time::timeout`, the timer is only armed if the
+/// future does not finish on its first poll: most handlers answer at once, and arming a timer
+/// costs more than the rest of the dispatch.
+struct Deadline<F> {
+    fut: F,
+    at: Instant,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<F> Deadline<F> {
+    fn new(fut: F, at: Instant) -> Self {
+        Deadline {
+            fut,
+            at,
+            timer: None,
+        }
+    }
+}
+
+impl<F: Future + Unpin> Future for Deadline<F> {
+    /// `None` when the deadline passed first.
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Poll::Ready(out) = Pin::new(&mut self.fut).poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        let at = self.at.into();
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
