@@ -117,6 +117,12 @@ impl<P> ApprovalStore<P> {
         self.redeem_at(Instant::now(), ticket, user)
     }
 
+    /// Looks at the call parked under `ticket` without taking it, if `user` holds it and it has
+    /// not expired: `look` gets the tool's name and the payload.
+    pub fn peek<R>(&self, ticket: &str, user: &str, look: impl FnOnce(&str, &P) -> R) -> Option<R> {
+        self.peek_at(Instant::now(), ticket, user, look)
+    }
+
     /// How many tickets are pending, expired ones not yet purged included.
     pub fn len(&self) -> usize {
         self.lock().tickets.len()
@@ -170,6 +176,21 @@ impl<P> ApprovalStore<P> {
         );
         pending.by_expiry.push_back((expires, ticket.clone()));
         ticket
+    }
+
+    fn peek_at<R>(
+        &self,
+        now: Instant,
+        ticket: &str,
+        user: &str,
+        look: impl FnOnce(&str, &P) -> R,
+    ) -> Option<R> {
+        let pending = self.lock();
+        let found = pending.tickets.get(ticket)?;
+        if found.user != user || now >= found.expires {
+            return None;
+        }
+        Some(look(&found.tool, &found.payload))
     }
 
     fn redeem_at(&self, now: Instant, ticket: &str, user: &str) -> Result<Approved<P>, Refused> {
@@ -324,6 +345,25 @@ mod tests {
         );
         assert_eq!(store.redeem(&ticket, "dave"), Err(Refused::Unknown));
         assert!(store.is_empty());
+    }
+
+    #[test]
+    fn peeking_shows_the_owner_a_live_ticket_and_leaves_it_pending() {
+        let store = ApprovalStore::new(TEN_MINUTES);
+        let t0 = Instant::now();
+        let ticket = store.issue_at(t0, "dave", "delete_data", [0; 32], "payload");
+        let look = |tool: &str, payload: &&str| format!("{tool}:{payload}");
+        assert_eq!(
+            store.peek_at(t0, &ticket, "dave", look).as_deref(),
+            Some("delete_data:payload")
+        );
+        assert_eq!(store.peek_at(t0, &ticket, "erin", look), None);
+        assert_eq!(store.peek_at(t0, "forged", "dave", look), None);
+        assert_eq!(store.peek_at(t0 + TEN_MINUTES, &ticket, "dave", look), None);
+        assert!(
+            store.redeem_at(t0, &ticket, "dave").is_ok(),
+            "peeking takes nothing"
+        );
     }
 
     #[test]

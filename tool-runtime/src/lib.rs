@@ -74,6 +74,8 @@ mod erased;
 pub mod error;
 pub mod export;
 pub mod fs;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod output;
 mod random;
 pub mod rate_limit;
@@ -95,7 +97,7 @@ pub use reply::ToolReply;
 pub use role::{Role, RoleId};
 pub use session::Session;
 pub use tool::{Access, Gate, Hints, State, ToolArgs, ToolHandler, ToolSpec};
-pub use toolbox::{BuildError, Limits, Toolbox, ToolboxBuilder};
+pub use toolbox::{BuildError, Limits, PendingCall, Toolbox, ToolboxBuilder};
 
 pub use tool_macros::{Record, Role, SafeOutput, secure_tool};
 

@@ -59,6 +59,15 @@ pub enum BuildError {
     ZeroLimit(&'static str),
 }
 
+/// A call waiting for a human's approval, as [`Toolbox::pending_call`] shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingCall {
+    /// The tool's name.
+    pub tool: &'static str,
+    /// The validated arguments, `#[secret]` ones redacted.
+    pub arguments: Value,
+}
+
 /// A call waiting for a human's approval.
 struct Pending {
     tool: usize,
@@ -528,6 +537,19 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             ));
         }
         Ok(produced)
+    }
+
+    /// The call waiting behind `ticket`, as the audit log shows it (`#[secret]` arguments
+    /// redacted), if `session`'s user holds the ticket and it is still valid: what to show the
+    /// human who is asked to approve it. Nothing is taken: the ticket stays pending.
+    pub fn pending_call(&self, session: &Session, ticket: &str) -> Option<PendingCall> {
+        let user = session.user_id()?;
+        self.inner
+            .approvals
+            .peek(ticket, user, |_, pending| PendingCall {
+                tool: self.inner.tools[pending.tool].spec.name,
+                arguments: pending.args.audit_json(),
+            })
     }
 
     /// Runs the call waiting behind `ticket`, if `session`'s user holds it and it is still valid.

@@ -1,0 +1,358 @@
+//! Serving a toolbox to MCP clients, on the official `rmcp` SDK (feature `mcp`).
+//!
+//! One server serves one [`Session`]. Who the user is comes from the host that starts the
+//! server (its own login, or a launcher it trusts), never from anything the client sends: MCP's
+//! `clientInfo` names a program, not a person.
+//!
+//! - `tools/list` is exactly [`Definitions::mcp`](crate::Definitions::mcp) for that session, so a
+//!   tool above the user's role is not listed.
+//! - `tools/call` goes through [`Toolbox::call`], the dispatcher every other entry point uses:
+//!   lookup, role, rate limit, validation, approval gate, time limit, output cap, audit record.
+//!   A success comes back as `structuredContent` (wrapped as
+//!   [`export::mcp::structured_content`] says, to match the advertised `outputSchema`) plus a
+//!   text copy of it; a refused call as an `isError: true` result whose text is the envelope's
+//!   error object. JSON-RPC errors are kept for protocol problems.
+//! - A destructive tool's call is put to the human through MCP elicitation when the client
+//!   declared that capability: nothing runs unless they accept with `approve: true`. A client
+//!   that cannot ask the human gets `approval_required`, and nothing runs.
+//!
+//! ```no_run
+//! use tool_runtime::prelude::*;
+//! # #[derive(Role, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+//! # pub enum Role { User, SupportAgent }
+//! # /// Check that the service answers.
+//! # #[secure_tool(public)]
+//! # async fn ping() -> Result<String, ToolError> { Ok("pong".into()) }
+//! # fn logged_in_user() -> String { "carol".into() }
+//!
+//! # async fn host() -> Result<(), Box<dyn std::error::Error>> {
+//! let toolbox = Toolbox::builder(()).tool(Ping).build()?;
+//! // The host knows who is logged in; the client never says.
+//! let session = Session::authenticated(logged_in_user(), Role::SupportAgent);
+//! toolbox.serve_stdio(session).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The protocol revisions served are 2025-06-18 and 2025-11-25. Later revisions forbid the
+//! server-to-client requests that approval needs, so this server answers `server/discover` as a
+//! server that predates it does, and a newer client falls back to `initialize`.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverRequestMethod,
+    DiscoverResult, ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema,
+    Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
+    ServerConfig,
+};
+use rmcp::service::{
+    ElicitationMode, Peer, RequestContext, RoleServer, ServerInitializeError, ServiceExt,
+};
+use rmcp::transport::IntoTransport;
+use rmcp::{ErrorData, ServerHandler};
+use serde_json::{Value, json};
+
+pub use rmcp;
+
+use crate::error::ErrorCode;
+use crate::export;
+use crate::reply::ToolReply;
+use crate::session::Session;
+use crate::toolbox::{PendingCall, Toolbox};
+
+/// The protocol revisions this server speaks, oldest first.
+const SUPPORTED: &[ProtocolVersion] =
+    &[ProtocolVersion::V_2025_06_18, ProtocolVersion::V_2025_11_25];
+
+/// Offered to a client that asks for a revision this server does not speak.
+const NEWEST: ProtocolVersion = ProtocolVersion::V_2025_11_25;
+
+/// The boolean the human sets in the approval form.
+pub const APPROVE_FIELD: &str = "approve";
+
+/// What the model reads when a destructive call cannot be put to the human.
+const CANNOT_ASK: &str = "This action needs a human's approval, and this client cannot ask for it. Nothing has happened; tell the user it cannot be done from here.";
+
+/// Why an MCP server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum McpError {
+    /// The client never completed the `initialize` handshake: it closed the connection, or sent
+    /// something else first.
+    #[error("the MCP handshake failed: {0}")]
+    Handshake(#[source] Box<ServerInitializeError>),
+    /// The server's task ended abnormally.
+    #[error("the MCP server stopped abnormally: {0}")]
+    Stopped(#[source] tokio::task::JoinError),
+}
+
+/// A toolbox served over MCP to one session: an `rmcp` [`ServerHandler`].
+///
+/// [`Toolbox::serve_stdio`] and [`Toolbox::serve`] are the short way; build one with
+/// [`Toolbox::mcp_server`] to name the server, give the client instructions, or hand the
+/// handler to an `rmcp` transport yourself.
+pub struct McpServer<S> {
+    toolbox: Toolbox<S>,
+    session: Session,
+    implementation: Implementation,
+    instructions: Option<String>,
+}
+
+impl<S> std::fmt::Debug for McpServer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("toolbox", &self.toolbox)
+            .field("session", &self.session)
+            .field("name", &self.implementation.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Send + Sync + 'static> Toolbox<S> {
+    /// An MCP server for this toolbox whose every call is made as `session`.
+    pub fn mcp_server(&self, session: Session) -> McpServer<S> {
+        McpServer::new(self.clone(), session)
+    }
+
+    /// Serves the tools `session` may call over standard input and output until the client
+    /// closes the connection.
+    ///
+    /// Standard output carries the protocol: nothing else may write to it while this runs.
+    pub async fn serve_stdio(&self, session: Session) -> Result<(), McpError> {
+        self.mcp_server(session).serve_stdio().await
+    }
+
+    /// Serves the tools `session` may call over any `rmcp` transport (a pair of async streams,
+    /// a child process's pipes, ...) until the client closes it.
+    pub async fn serve<T, E, A>(&self, session: Session, transport: T) -> Result<(), McpError>
+    where
+        T: IntoTransport<RoleServer, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.mcp_server(session).serve(transport).await
+    }
+}
+
+impl<S: Send + Sync + 'static> McpServer<S> {
+    /// A server for `toolbox` whose every call is made as `session`.
+    pub fn new(toolbox: Toolbox<S>, session: Session) -> Self {
+        McpServer {
+            toolbox,
+            session,
+            implementation: Implementation::new("tool-runtime", env!("CARGO_PKG_VERSION")),
+            instructions: None,
+        }
+    }
+
+    /// The name and version the server gives in `initialize`. Default: `tool-runtime` and this
+    /// crate's version.
+    pub fn named(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.implementation = Implementation::new(name, version);
+        self
+    }
+
+    /// Instructions for the client's model, sent in `initialize`.
+    pub fn instructions(mut self, text: impl Into<String>) -> Self {
+        self.instructions = Some(text.into());
+        self
+    }
+
+    /// The session every call is made as.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Serves over standard input and output until the client closes the connection.
+    pub async fn serve_stdio(self) -> Result<(), McpError> {
+        self.serve(rmcp::transport::stdio()).await
+    }
+
+    /// Serves over `transport` until the client closes it.
+    pub async fn serve<T, E, A>(self, transport: T) -> Result<(), McpError>
+    where
+        T: IntoTransport<RoleServer, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let running = ServiceExt::serve(self, transport)
+            .await
+            .map_err(|e| McpError::Handshake(Box::new(e)))?;
+        match running.waiting().await {
+            Ok(rmcp::service::QuitReason::JoinError(e)) | Err(e) => Err(McpError::Stopped(e)),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Runs one `tools/call`, asking the human first when the tool needs their approval.
+    async fn call(
+        &self,
+        request: CallToolRequestParams,
+        peer: &Peer<RoleServer>,
+    ) -> CallToolResult {
+        let name = request.name;
+        // rmcp hands over the arguments parsed, so a duplicate key was already resolved by the
+        // JSON parser; every other check happens in the dispatcher.
+        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        let reply = self.toolbox.call(&self.session, &name, arguments).await;
+        let ticket = reply
+            .error()
+            .filter(|e| e.code() == ErrorCode::ApprovalRequired)
+            .and_then(|e| e.ticket());
+        let Some(ticket) = ticket else {
+            return self.result(&name, &reply);
+        };
+        if !peer
+            .supported_elicitation_modes()
+            .contains(&ElicitationMode::Form)
+        {
+            // The ticket stays pending until it expires: only the host could redeem it, and a
+            // bearer secret the model cannot use has no business in its context.
+            let error = json!({"code": ErrorCode::ApprovalRequired, "message": CANNOT_ASK});
+            return CallToolResult::error(vec![ContentBlock::text(error.to_string())]);
+        }
+        let reply = self.ask_human(peer, ticket).await;
+        self.result(&name, &reply)
+    }
+
+    /// Puts the parked call to the human, then approves or denies its ticket. Anything but an
+    /// explicit yes (a decline, a cancel, a form left unticked, a client that never answers)
+    /// denies it.
+    async fn ask_human(&self, peer: &Peer<RoleServer>, ticket: &str) -> ToolReply {
+        let Some(call) = self.toolbox.pending_call(&self.session, ticket) else {
+            return self.toolbox.deny(&self.session, ticket).await;
+        };
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: self.approval_message(&call),
+            requested_schema: approval_schema(call.tool),
+        };
+        let timeout = Some(self.toolbox.limits().approval_ttl);
+        let approved = match peer.create_elicitation_with_timeout(params, timeout).await {
+            Ok(answer) => is_approval(&answer),
+            Err(e) => {
+                tracing::warn!(target: "tool_runtime::mcp", error = %e, "asking the human for approval failed; the call is denied");
+                false
+            }
+        };
+        if approved {
+            self.toolbox.approve(&self.session, ticket).await
+        } else {
+            self.toolbox.deny(&self.session, ticket).await
+        }
+    }
+
+    fn approval_message(&self, call: &PendingCall) -> String {
+        let description = self
+            .toolbox
+            .specs()
+            .find(|spec| spec.name == call.tool)
+            .map_or("", |spec| spec.description);
+        let arguments = serde_json::to_string_pretty(&call.arguments)
+            .unwrap_or_else(|_| call.arguments.to_string());
+        let mut message = format!("The assistant wants to run `{}`", call.tool);
+        if !description.is_empty() {
+            let _ = write!(message, " ({})", description.trim());
+        }
+        let _ = write!(
+            message,
+            " with these arguments:\n{arguments}\n\nNothing runs unless you approve."
+        );
+        message
+    }
+
+    /// The MCP result of a finished call.
+    fn result(&self, name: &str, reply: &ToolReply) -> CallToolResult {
+        if let Some(error) = reply.error() {
+            let text = serde_json::to_string(error).unwrap_or_else(|_| {
+                json!({"code": error.code(), "message": error.message()}).to_string()
+            });
+            return CallToolResult::error(vec![ContentBlock::text(text)]);
+        }
+        let output = reply.result().unwrap_or(Value::Null);
+        let schema = self
+            .toolbox
+            .definitions(&self.session)
+            .get(name)
+            .and_then(|d| d.output_schema.clone());
+        let structured = match schema {
+            Some(schema) => export::mcp::structured_content(&schema, output),
+            None if output.is_object() => output,
+            None => json!({ export::mcp::RESULT_KEY: output }),
+        };
+        let mut result = CallToolResult::structured(structured);
+        if let Some(capped) = reply.capped() {
+            // `structuredContent` must match the output schema, so the note goes in the text
+            // the model reads.
+            result.content.push(ContentBlock::text(format!(
+                "Only {} of {} items are shown; ask for less (a narrower query) to see the rest.",
+                capped.returned, capped.total
+            )));
+        }
+        result
+    }
+}
+
+/// One required boolean, unticked by default, so approving takes a deliberate act.
+fn approval_schema(tool: &str) -> ElicitationSchema {
+    ElicitationSchema::builder()
+        .required_bool_property(APPROVE_FIELD, |b| {
+            b.title("Approve")
+                .description(format!("Run `{tool}` with the arguments shown."))
+                .with_default(false)
+        })
+        .build_unchecked()
+}
+
+fn is_approval(answer: &ElicitResult) -> bool {
+    answer.action == ElicitationAction::Accept
+        && answer
+            .content
+            .as_ref()
+            .and_then(|content| content.get(APPROVE_FIELD))
+            == Some(&Value::Bool(true))
+}
+
+impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
+    fn get_info(&self) -> ServerConfig {
+        let info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(self.implementation.clone())
+            .with_protocol_version(NEWEST);
+        match &self.instructions {
+            Some(text) => info.with_instructions(text.clone()),
+            None => info,
+        }
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(SUPPORTED)
+    }
+
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        Err(ErrorData::method_not_found::<DiscoverRequestMethod>())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = self.toolbox.definitions(&self.session).mcp();
+        let tools = serde_json::from_value(tools).map_err(|e| {
+            tracing::error!(target: "tool_runtime::mcp", error = %e, "an MCP tool definition does not fit the SDK's model");
+            ErrorData::internal_error("the tool list could not be built", None)
+        })?;
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        Ok(self.call(request, &context.peer).await.into())
+    }
+}
