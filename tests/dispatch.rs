@@ -458,6 +458,25 @@ async fn oversized_requests_and_outputs_are_too_large() {
 }
 
 #[tokio::test]
+async fn byte_lines_refuse_bad_utf8_and_oversize_and_are_audited() {
+    let sink = MemorySink::new();
+    let tb = toolbox_with(App::seeded(), |b| b.audit(sink.clone()));
+    let good = br#"{"name":"get_customer_details","arguments":{"customer_id":"C001"}}"#;
+    assert!(tb.handle_line_bytes(&agent(), good).await.is_ok());
+    // Lossy decoding would make this a valid call for `C\u{FFFD}01`.
+    let bad = b"{\"name\":\"get_customer_details\",\"arguments\":{\"customer_id\":\"C\xff01\"}}";
+    let reply = tb.handle_line_bytes(&agent(), bad).await;
+    assert_eq!(code(&reply), Some("invalid_request"));
+    let prefix = vec![b'{'; 1024 * 1024 + 1];
+    assert_eq!(
+        code(&tb.handle_line_bytes(&agent(), &prefix).await),
+        Some("too_large")
+    );
+    let outcomes: Vec<_> = sink.records().into_iter().map(|r| r.outcome).collect();
+    assert_eq!(outcomes, ["ok", "invalid_request", "too_large"]);
+}
+
+#[tokio::test]
 async fn lists_are_cut_to_max_items_and_the_reply_says_so() {
     let tb = toolbox(App::seeded());
     let reply = tb

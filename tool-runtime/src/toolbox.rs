@@ -404,6 +404,26 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         }
     }
 
+    /// [`handle_line`](Self::handle_line) for a line as read from a byte stream.
+    ///
+    /// A line that is not UTF-8 gets `invalid_request`: decoding it lossily could turn it into
+    /// a different, valid call. A host need not hold an endless line in memory to have it
+    /// refused: it may stop reading at one byte over [`Limits::max_request_bytes`] and pass
+    /// what it has, which gets `too_large` like the whole line would.
+    pub async fn handle_line_bytes(&self, session: &Session, line: &[u8]) -> ToolReply {
+        if line.len() > self.inner.limits.max_request_bytes {
+            return self.finish(session, Trace::new(""), Err(self.request_too_large()));
+        }
+        match std::str::from_utf8(line) {
+            Ok(text) => self.handle_line(session, text).await,
+            Err(_) => {
+                let err =
+                    ToolError::invalid_request("The line is not UTF-8 text; send JSON in UTF-8.");
+                self.finish(session, Trace::new(""), Err(err))
+            }
+        }
+    }
+
     async fn dispatch_text(
         &self,
         session: &Session,

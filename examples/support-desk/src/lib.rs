@@ -8,9 +8,13 @@
 #[macro_use]
 mod text_enum;
 
+pub mod app;
 pub mod data_dir;
 pub mod db;
+pub mod demo;
 pub mod fixture;
+pub mod lines;
 pub mod model;
 pub mod role;
 pub mod setup;
+pub mod tools;

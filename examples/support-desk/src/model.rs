@@ -4,6 +4,7 @@
 //! tools' projections, not here.
 
 use serde::Serialize;
+use tool_runtime::Record;
 
 use crate::role::Role;
 
@@ -46,7 +47,7 @@ text_enum! {
 }
 
 text_enum! {
-    /// A status support staff may set. Narrower than [`OrderStatus`]: cancelling or reopening
+    /// A status support staff may set. Narrower than an order's status: cancelling or reopening
     /// an order is not a support agent's call.
     pub enum StatusUpdate {
         /// Being packed.
@@ -92,7 +93,7 @@ pub struct User {
 }
 
 /// What a user may see about themselves.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Record)]
 pub struct Profile {
     pub name: String,
     pub email: String,
@@ -100,8 +101,9 @@ pub struct Profile {
     pub member_since: String,
 }
 
-/// A customer, every column.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A customer, every column. Not `Serialize`: with its secrets, it is never written out whole;
+/// the `#[secret]` fields can never be projected into what a model sees.
+#[derive(Clone, Debug, PartialEq, Record)]
 pub struct Customer {
     pub id: String,
     pub name: String,
@@ -112,16 +114,20 @@ pub struct Customer {
     /// An ISO date.
     pub member_since: String,
     pub subscription_tier: SubscriptionTier,
+    #[secret]
     pub ssn: String,
+    #[secret]
     pub payment_token: String,
+    #[secret]
     pub password_hash: String,
+    #[secret]
     pub internal_notes: String,
     /// How many orders the customer has placed.
     pub total_orders: u32,
 }
 
 /// One line of a customer search.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Record)]
 pub struct CustomerSummary {
     pub id: String,
     pub name: String,
@@ -130,7 +136,7 @@ pub struct CustomerSummary {
 }
 
 /// A customer search: the first matches, and how many there were in all.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Record)]
 pub struct CustomerSearch {
     pub customers: Vec<CustomerSummary>,
     /// Every match, not only those returned.
@@ -140,7 +146,7 @@ pub struct CustomerSearch {
 }
 
 /// An order.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Record)]
 pub struct Order {
     pub id: String,
     pub customer_id: String,
@@ -173,13 +179,13 @@ pub struct Note {
 }
 
 /// The id of a newly stored note.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Record)]
 pub struct NoteId {
     pub id: i64,
 }
 
 /// A customer's email change, old and new, for the audit log.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Record)]
 pub struct EmailChange {
     pub customer_id: String,
     pub old_email: String,
@@ -187,7 +193,7 @@ pub struct EmailChange {
 }
 
 /// What `delete_customer` removed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Record)]
 pub struct DeletedCustomer {
     pub customer_id: String,
     pub orders_deleted: u64,
@@ -195,7 +201,7 @@ pub struct DeletedCustomer {
 }
 
 /// What `delete_data` removed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Record)]
 pub struct DataDeletion {
     pub scope: DeleteScope,
     pub rows_deleted: u64,

@@ -3,7 +3,7 @@
 text_enum! {
     /// A user's role. Declaration order is the hierarchy, lowest first: each role may do
     /// everything the ones before it may.
-    #[derive(PartialOrd, Ord)]
+    #[derive(PartialOrd, Ord, tool_runtime::Role)]
     pub enum Role {
         /// A customer with a login: sees only their own records.
         User => "user",

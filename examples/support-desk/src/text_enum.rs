@@ -47,6 +47,15 @@ macro_rules! text_enum {
             }
         }
 
+        // A closed set of fixed names reveals nothing but which one it is: the model may see it.
+        impl ::tool_runtime::SafeOutput for $name {}
+
+        impl ::tool_runtime::Project<$name> for $name {
+            fn project(self) -> Self {
+                self
+            }
+        }
+
         impl ::rusqlite::types::ToSql for $name {
             fn to_sql(&self) -> ::rusqlite::Result<::rusqlite::types::ToSqlOutput<'_>> {
                 Ok(self.as_str().into())

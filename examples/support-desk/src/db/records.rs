@@ -151,7 +151,7 @@ impl RecordTable {
 pub type Row = Map<String, Value>;
 
 /// The result of `query_records`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, tool_runtime::Record)]
 pub struct Records {
     pub table: RecordTable,
     pub columns: Vec<Column>,

@@ -1,0 +1,115 @@
+//! The application state the tools share, and the toolbox that registers every tool.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cap_std::fs::Dir;
+
+use tool_runtime::audit::{AuditError, SqliteSink};
+use tool_runtime::{AuditSink, BuildError, Limits, Session, Toolbox};
+
+use crate::db::Db;
+use crate::model::User;
+use crate::tools::{account, code, customers, exports, housekeeping, orders, records};
+
+/// What every tool receives through `State<App>`. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    data_dir: Dir,
+}
+
+impl App {
+    /// The state over `db`, serving files from the folder `data_dir`.
+    pub fn new(db: Db, data_dir: Dir) -> App {
+        App {
+            inner: Arc::new(Inner { db, data_dir }),
+        }
+    }
+
+    /// The state over `db`, serving files from the folder at `data_dir`.
+    pub fn open(db: Db, data_dir: &Path) -> io::Result<App> {
+        let dir = Dir::open_ambient_dir(data_dir, cap_std::ambient_authority())?;
+        Ok(App::new(db, dir))
+    }
+
+    /// The desk's database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The folder `read_export` serves from: a handle, so that files are opened beneath it
+    /// and never by a path the model could bend.
+    pub fn data_dir(&self) -> &Dir {
+        &self.inner.data_dir
+    }
+}
+
+/// Why the toolbox could not be put together.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolboxError {
+    #[error("cannot open the audit log in {path}: {source}")]
+    Audit { path: PathBuf, source: AuditError },
+    #[error("cannot open the data folder {path}: {source}")]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error("the tools do not fit together: {0}")]
+    Build(#[from] BuildError),
+}
+
+/// Every tool of the desk over `db` and `data_dir`, auditing into `db`'s own `audit_log`
+/// table: each record is durable before the reply goes out.
+pub fn toolbox(db: &Db, data_dir: &Path) -> Result<Toolbox<App>, ToolboxError> {
+    let app = App::open(db.clone(), data_dir).map_err(|source| ToolboxError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let sink = SqliteSink::open(db.path()).map_err(|source| ToolboxError::Audit {
+        path: db.path().to_path_buf(),
+        source,
+    })?;
+    toolbox_with_sink(app, sink)
+}
+
+/// The largest reply: `read_export` returns files of up to 1 MB, and JSON escaping (of quotes
+/// and line breaks, mostly) makes their text somewhat longer.
+pub const MAX_OUTPUT_BYTES: usize = 2 * 1024 * 1024;
+
+/// Every tool of the desk over `app`, auditing into `sink`.
+pub fn toolbox_with_sink(app: App, sink: impl AuditSink) -> Result<Toolbox<App>, ToolboxError> {
+    let limits = Limits {
+        max_output_bytes: MAX_OUTPUT_BYTES,
+        ..Limits::default()
+    };
+    Ok(Toolbox::builder(app)
+        .limits(limits)
+        .tool(account::GetMyProfile)
+        .tool(account::GetMyOrders)
+        .tool(orders::GetOrder)
+        .tool(customers::SearchCustomers)
+        .tool(customers::GetCustomerDetails)
+        .tool(customers::UpdateCustomerEmail)
+        .tool(customers::AddInternalNote)
+        .tool(orders::UpdateOrderStatus)
+        .tool(records::QueryRecords)
+        .tool(exports::ReadExport)
+        .tool(orders::GetAllOrders)
+        .tool(housekeeping::DeleteData)
+        .tool(customers::DeleteCustomer)
+        .tool(code::ExecuteCode)
+        .audit(sink)
+        .build()?)
+}
+
+/// The session of a logged-in user as the host knows them, or an anonymous one.
+pub fn session(user: Option<&User>) -> Session {
+    match user {
+        Some(user) => Session::authenticated(user.id.clone(), user.role),
+        None => Session::anonymous(),
+    }
+}
