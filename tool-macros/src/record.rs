@@ -2,6 +2,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Fields};
 
 pub fn expand(input: DeriveInput) -> TokenStream {
@@ -32,7 +33,8 @@ pub fn expand(input: DeriveInput) -> TokenStream {
                     .push(darling::Error::custom("`#[secret]` takes no arguments").with_span(attr));
             }
             if let Some(name) = &field.ident {
-                secrets.push(name.to_string());
+                // `r#type` and `type` are the same field; the projection compares unraw names.
+                secrets.push(name.unraw().to_string());
             }
         }
     }

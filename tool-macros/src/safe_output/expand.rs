@@ -4,6 +4,7 @@
 use heck::ToSnakeCase;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use super::parse::{Field, Mask, Model, Shape};
@@ -68,7 +69,7 @@ fn struct_impls(model: &Model, fields: &[Field]) -> TokenStream {
     let name = ident.to_string();
     let count = fields.len();
     let idents: Vec<_> = fields.iter().map(|f| &f.ident).collect();
-    let keys: Vec<String> = idents.iter().map(|i| i.to_string()).collect();
+    let keys: Vec<String> = idents.iter().map(|i| i.unraw().to_string()).collect();
     // Each field's type must itself be safe: checked at the field, so the error points there.
     let field_checks = fields.iter().map(|f| {
         let ty = &f.ty;
@@ -81,7 +82,7 @@ fn struct_impls(model: &Model, fields: &[Field]) -> TokenStream {
     });
     let properties = fields.iter().map(|f| {
         let ty = &f.ty;
-        let key = f.ident.to_string();
+        let key = f.ident.unraw().to_string();
         let doc = match (&f.doc, &f.mask) {
             (Some(d), Some(Mask::KeepLast(n))) => Some(format!(
                 "{d} (masked: only the last {n} characters are shown)"
@@ -162,7 +163,7 @@ fn projection(model: &Model, from: &syn::Type, fields: &[Field]) -> TokenStream 
     // A projection that names a secret field stops the build, at the field.
     let secret_checks = fields.iter().map(|f| {
         let field = &f.ident;
-        let key = field.to_string();
+        let key = field.unraw().to_string();
         let message = format!(
             "field `{key}` is marked #[secret] in the source record, and secrets can never be projected: remove `{key}` from `{ident}`"
         );

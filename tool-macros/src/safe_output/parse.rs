@@ -28,7 +28,7 @@ pub struct UnitVariant {
 }
 
 #[derive(FromField)]
-#[darling(forward_attrs(doc, mask))]
+#[darling(forward_attrs(doc, mask, secret))]
 pub struct OutField {
     ident: Option<Ident>,
     ty: Type,
@@ -96,6 +96,14 @@ pub fn check(input: SafeOutputInput) -> darling::Result<Model> {
             let mut out = Vec::new();
             for f in fields.fields {
                 let Some(ident) = f.ident else { continue };
+                if let Some(attr) = f.attrs.iter().find(|a| a.path().is_ident("secret")) {
+                    errors.push(
+                        darling::Error::custom(
+                            "a SafeOutput cannot hold a #[secret] field: keep secrets in a Record, and project the SafeOutput from it with #[safe_output(from = ...)], leaving this field out",
+                        )
+                        .with_span(attr),
+                    );
+                }
                 let mut mask = None;
                 for attr in f.attrs.iter().filter(|a| a.path().is_ident("mask")) {
                     match read_mask(attr, &f.ty) {

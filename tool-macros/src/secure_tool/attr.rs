@@ -47,22 +47,24 @@ fn role_error() -> darling::Error {
     )
 }
 
-/// `"10/min"` as a count and a period in seconds.
+/// `"10/min"` as a count and a period in seconds. The same rules as the runtime's
+/// `Quota::parse`: digits only, at least 1, and exactly `sec`, `min` or `hour`.
 pub fn parse_rate(text: &str) -> Result<(u32, u64), String> {
     let fix = "write `rate_limit = \"N/sec\"`, `\"N/min\"` or `\"N/hour\"` with N at least 1";
-    let (count, unit) = text
-        .split_once('/')
-        .ok_or_else(|| format!("malformed rate limit `{text}`: {fix}"))?;
+    let malformed = || format!("malformed rate limit `{text}`: {fix}");
+    let (count, unit) = text.split_once('/').ok_or_else(malformed)?;
+    if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed());
+    }
     let count: u32 = count
-        .trim()
         .parse()
         .ok()
         .filter(|n| *n >= 1)
-        .ok_or_else(|| format!("malformed rate limit `{text}`: {fix}"))?;
-    let secs = match unit.trim() {
-        "sec" | "s" | "second" => 1,
-        "min" | "m" | "minute" => 60,
-        "hour" | "h" => 3600,
+        .ok_or_else(malformed)?;
+    let secs = match unit {
+        "sec" => 1,
+        "min" => 60,
+        "hour" => 3600,
         _ => return Err(format!("unknown period in rate limit `{text}`: {fix}")),
     };
     Ok((count, secs))
@@ -111,6 +113,10 @@ mod tests {
         assert!(parse_rate("10").is_err());
         assert!(parse_rate("10/day").is_err());
         assert!(parse_rate("-1/min").is_err());
+        assert!(parse_rate("+5/min").is_err());
+        assert!(parse_rate("5 / min").is_err());
+        assert!(parse_rate("5/minute").is_err());
+        assert!(parse_rate("99999999999/sec").is_err());
     }
 
     #[test]

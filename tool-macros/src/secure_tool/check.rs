@@ -2,11 +2,14 @@
 //! the token the author must change, with the fix.
 
 use darling::Error;
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 use syn::{Attribute, Type};
 
 use super::attr::{RoleRef, ToolAttr, parse_rate, parse_timeout, valid_tool_name};
 use super::model::{Arg, ToolFn};
-use crate::types::{head, is_named, unwrap_option, unwrap_ref};
+use crate::types::head;
 
 /// What the checks established, ready for expansion.
 pub struct Checked {
@@ -23,7 +26,18 @@ pub enum Access {
 }
 
 const DESTRUCTIVE_PREFIXES: &[&str] = &["delete", "remove", "drop", "purge", "destroy", "wipe"];
-const PATH_WORDS: &[&str] = &["path", "file", "dir", "folder", "directory"];
+/// Words of an argument's name (split on `_`) that make a string argument a path.
+const PATH_WORDS: &[&str] = &[
+    "path",
+    "file",
+    "dir",
+    "folder",
+    "directory",
+    "filename",
+    "filepath",
+    "pathname",
+    "dirname",
+];
 const UNTYPED: &[&str] = &["Value", "HashMap", "BTreeMap", "Map", "IndexMap"];
 
 pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked> {
@@ -57,17 +71,22 @@ pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked>
     };
 
     let destructive = attr.destructive.is_present();
-    let lower = name.to_ascii_lowercase();
-    if !destructive
-        && let Some(prefix) = DESTRUCTIVE_PREFIXES.iter().find(|p| lower.starts_with(**p))
-    {
-        let span = attr.name.as_ref().map_or(sig.ident.span(), |l| l.span());
-        errors.push(
-            Error::custom(format!(
-                "tool `{name}` starts with `{prefix}` but is not marked destructive: add `destructive` to #[secure_tool(...)] so a human approves each call"
-            ))
-            .with_span(&span),
-        );
+    // Both the model-facing name and the function's own: renaming must not hide what it does.
+    let fn_name = sig.ident.unraw().to_string();
+    let named = attr.name.as_ref().map(|l| (name.clone(), l.span()));
+    for (word, span) in named.into_iter().chain([(fn_name, sig.ident.span())]) {
+        let lower = word.to_ascii_lowercase();
+        if !destructive
+            && let Some(prefix) = DESTRUCTIVE_PREFIXES.iter().find(|p| lower.starts_with(**p))
+        {
+            errors.push(
+                Error::custom(format!(
+                    "tool `{word}` starts with `{prefix}` but is not marked destructive: add `destructive` to #[secure_tool(...)] so a human approves each call"
+                ))
+                .with_span(&span),
+            );
+            break;
+        }
     }
     if let Some(confirm) = &attr.confirm {
         if !destructive {
@@ -141,46 +160,112 @@ pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked>
 }
 
 fn check_arg(arg: &Arg<'_>) -> darling::Result<()> {
-    let name = arg.ident.to_string();
-    let ty = unwrap_option(arg.ty);
-    let bare = unwrap_ref(ty);
-
-    if let Some((head_name, _)) = head(bare)
-        && UNTYPED.contains(&head_name.as_str())
-    {
-        return Err(Error::custom(format!(
-            "argument `{name}` is an untyped `{head_name}`: tools take typed input; declare a struct (with #[derive(Deserialize, JsonSchema, Validate)]) or an enum for it"
-        ))
-        .with_span(arg.ty));
-    }
-
-    if is_named(bare, "PathBuf") || is_named(bare, "Path") {
-        return Err(path_error(&name, arg.ty));
-    }
-
-    let is_string =
-        is_named(bare, "String") || matches!(ty, Type::Reference(r) if is_named(&r.elem, "str"));
+    let name = arg.ident.unraw().to_string();
     let lower = name.to_ascii_lowercase();
-    if is_string && PATH_WORDS.iter().any(|w| lower.contains(w)) {
-        return Err(path_error(&name, arg.ty));
-    }
-
-    let is_list = is_named(bare, "Vec");
-    if (is_string || is_list) && !has_length_max(&arg.validate) {
-        let what = if is_list { "list" } else { "string" };
-        return Err(Error::custom(format!(
-            "argument `{name}` is an unbounded {what}: add `#[validate(length(max = N))]`, or use an enum or a validated newtype"
-        ))
-        .with_span(arg.ty));
-    }
-    Ok(())
+    let path_named = lower.split('_').any(|w| PATH_WORDS.contains(&w));
+    check_type(
+        &name,
+        arg.ty,
+        has_length_max(&arg.validate),
+        path_named,
+        false,
+    )
 }
 
-fn path_error(name: &str, ty: &Type) -> Error {
+/// What an argument's type is, for the checks: looked through references, `Option`, and the
+/// smart pointers that change nothing about what the model can send.
+enum Kind<'a> {
+    Text,
+    List(Option<&'a Type>),
+    Optional(&'a Type),
+    Path,
+    Untyped(String),
+    Other,
+}
+
+fn kind(ty: &Type) -> Kind<'_> {
+    match ty {
+        Type::Reference(r) => return kind(&r.elem),
+        Type::Array(a) => return Kind::List(Some(&a.elem)),
+        Type::Slice(s) => return Kind::List(Some(&s.elem)),
+        Type::Group(g) => return kind(&g.elem),
+        Type::Paren(p) => return kind(&p.elem),
+        _ => {}
+    }
+    let Some((head_name, args)) = head(ty) else {
+        return Kind::Other;
+    };
+    match head_name.as_str() {
+        "String" | "str" => Kind::Text,
+        "Box" | "Cow" | "Arc" | "Rc" => match args.first() {
+            Some(inner) => kind(inner),
+            None => Kind::Other,
+        },
+        "Option" => args
+            .first()
+            .map_or(Kind::Other, |inner| Kind::Optional(inner)),
+        "Vec" | "VecDeque" | "HashSet" | "BTreeSet" | "BinaryHeap" | "LinkedList" => {
+            Kind::List(args.first().copied())
+        }
+        "PathBuf" | "Path" | "OsString" | "OsStr" => Kind::Path,
+        untyped if UNTYPED.contains(&untyped) => Kind::Untyped(head_name),
+        _ => Kind::Other,
+    }
+}
+
+/// `bounded`: the argument's own `length(max)`, which bounds the outermost string or list only.
+fn check_type(
+    name: &str,
+    ty: &Type,
+    bounded: bool,
+    path_named: bool,
+    in_list: bool,
+) -> darling::Result<()> {
+    let span = last_segment_span(ty);
+    match kind(ty) {
+        Kind::Optional(inner) => check_type(name, inner, bounded, path_named, in_list),
+        Kind::Untyped(head_name) => Err(Error::custom(format!(
+            "argument `{name}` holds an untyped `{head_name}`: tools take typed input; declare a struct (with #[derive(Deserialize, JsonSchema, Validate)]) or an enum for it"
+        ))
+        .with_span(&span)),
+        Kind::Path => Err(path_error(name, span)),
+        Kind::Text if path_named => Err(path_error(name, span)),
+        Kind::Text if in_list => Err(Error::custom(format!(
+            "the items of `{name}` are unbounded strings: `length(max = N)` bounds the list, not its items; use an enum, or a newtype whose deserialisation bounds its length"
+        ))
+        .with_span(&span)),
+        Kind::Text if !bounded => Err(Error::custom(format!(
+            "argument `{name}` is an unbounded string: add `#[validate(length(max = N))]`, or use an enum or a validated newtype"
+        ))
+        .with_span(&span)),
+        Kind::List(_) if !bounded || in_list => Err(Error::custom(format!(
+            "argument `{name}` is an unbounded list: add `#[validate(length(max = N))]`, or use an enum or a validated newtype"
+        ))
+        .with_span(&span)),
+        Kind::List(Some(item)) => check_type(name, item, false, path_named, true),
+        Kind::Text | Kind::List(None) | Kind::Other => Ok(()),
+    }
+}
+
+/// The span of a path type's last segment, `PathBuf` in `std::path::PathBuf`: the name the
+/// author must change. Stable Rust cannot join spans, so a whole path would point at `std`.
+fn last_segment_span(ty: &Type) -> Span {
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map_or_else(|| ty.span(), |s| s.ident.span()),
+        Type::Reference(r) => last_segment_span(&r.elem),
+        _ => ty.span(),
+    }
+}
+
+fn path_error(name: &str, span: Span) -> Error {
     Error::custom(format!(
         "argument `{name}` is a path with no path policy: use `SafePath<YourPolicy>`, which keeps it inside the policy's folders"
     ))
-    .with_span(ty)
+    .with_span(&span)
 }
 
 /// Whether a `#[validate(...)]` among `attrs` bounds the length from above.

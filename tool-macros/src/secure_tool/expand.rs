@@ -132,11 +132,15 @@ pub fn generate(
     };
 
     let output = tool.output;
-    let value_ty = quote_spanned!(output.span()=> <#output as __tr::HandlerResult>::Value);
+    // Errors about the handler's value point at it: `Customer` in `Result<Customer, ToolError>`.
+    let value_span = crate::types::head(output)
+        .and_then(|(_, args)| args.first().map(|t| t.span()))
+        .unwrap_or_else(|| output.span());
+    let value_ty = quote_spanned!(value_span=> <#output as __tr::HandlerResult>::Value);
     let (output_ty, project) = match &attr.returns {
         Some(safe) => (
-            quote_spanned!(output.span()=> <#value_ty as __tr::ProjectAs<#safe>>::Out),
-            quote_spanned!(output.span()=> <#value_ty as __tr::ProjectAs<#safe>>::project_as(__value)),
+            quote_spanned!(value_span=> <#value_ty as __tr::ProjectAs<#safe>>::Out),
+            quote_spanned!(value_span=> <#value_ty as __tr::ProjectAs<#safe>>::project_as(__value)),
         ),
         None => (value_ty.clone(), quote!(__value)),
     };

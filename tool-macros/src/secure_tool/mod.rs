@@ -10,16 +10,12 @@ use darling::ast::NestedMeta;
 use proc_macro2::TokenStream;
 use syn::ItemFn;
 
-/// The attributes a tool's parameters may carry for the macro; rustc accepts none of them on a
-/// function parameter, so they are removed from the function that stays callable.
-const PARAM_ATTRS: &[&str] = &["doc", "validate", "schemars", "secret"];
-
 pub fn expand(attr: TokenStream, func: ItemFn) -> TokenStream {
     let mut callable = func.clone();
     for input in &mut callable.sig.inputs {
         if let syn::FnArg::Typed(t) = input {
             t.attrs
-                .retain(|a| !PARAM_ATTRS.iter().any(|k| a.path().is_ident(k)));
+                .retain(|a| !model::ARG_ATTRS.iter().any(|k| a.path().is_ident(k)));
         }
     }
     match run(attr, &func, callable.clone()) {

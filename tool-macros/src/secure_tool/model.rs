@@ -54,7 +54,9 @@ fn returns_result(ty: &Type) -> bool {
 }
 
 /// Attributes a tool argument may carry; the rest are refused so nothing is silently ignored.
-const ARG_ATTRS: &[&str] = &["doc", "validate", "schemars", "secret"];
+/// rustc accepts none of them on a function parameter, so they are also what is removed from
+/// the function that stays callable.
+pub const ARG_ATTRS: &[&str] = &["doc", "validate", "schemars", "secret"];
 
 pub fn read(func: &ItemFn) -> darling::Result<ToolFn<'_>> {
     let mut errors = darling::Error::accumulator();
