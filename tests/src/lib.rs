@@ -225,6 +225,32 @@ pub async fn pick(
     Ok(limit)
 }
 
+/// A filter: a struct argument with rules of its own.
+#[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema, validator::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// A name fragment, at most 5 characters.
+    #[validate(length(min = 1, max = 5))]
+    pub name: String,
+    /// How many, 1 to 10.
+    #[validate(range(min = 1, max = 10))]
+    pub limit: Option<u32>,
+}
+
+/// Count customers matching filters.
+#[secure_tool(role = "user")]
+pub async fn count_matching(
+    /// The main filter.
+    filter: Filter,
+    /// An optional second filter.
+    alternative: Option<Filter>,
+    /// More filters.
+    #[validate(length(max = 3))]
+    more: Vec<Filter>,
+) -> Result<usize, ToolError> {
+    Ok(1 + usize::from(alternative.is_some()) + more.len() + filter.name.len() * 0)
+}
+
 /// The toolbox with every tool above, on a seeded app.
 pub fn toolbox(app: App) -> tool_runtime::Toolbox<App> {
     toolbox_with(app, |b| b)
@@ -248,7 +274,8 @@ pub fn toolbox_with(
         .tool(Buggy)
         .tool(Failing)
         .tool(Huge)
-        .tool(Pick))
+        .tool(Pick)
+        .tool(CountMatching))
     .build()
     .expect("the test toolbox builds")
 }

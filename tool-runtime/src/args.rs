@@ -40,10 +40,7 @@ pub(crate) fn parse<A: ToolArgs>(source: ArgsSource<'_>) -> Result<A, ToolError>
     let parsed: Result<A, ToolError> = match source {
         ArgsSource::Text(text) => serde_json::from_str::<A>(text).map_err(|_| {
             if let Some(dup) = find_duplicate_key(text) {
-                return ToolError::invalid_request(format!(
-                    "The key `{}` appears twice in one object; send each key once.",
-                    clip(&dup)
-                ));
+                return duplicate_key_error(&dup);
             }
             let mut de = serde_json::Deserializer::from_str(text);
             match serde_path_to_error::deserialize::<_, A>(&mut de) {
@@ -62,9 +59,23 @@ pub(crate) fn parse<A: ToolArgs>(source: ArgsSource<'_>) -> Result<A, ToolError>
         },
     };
     let args = parsed?;
-    args.validate()
-        .map_err(|e| ToolError::invalid_fields(validation_messages(&e)))?;
+    let mut fields = match args.validate() {
+        Ok(()) => FieldErrors::new(),
+        Err(e) => validation_messages(&e),
+    };
+    args.validate_nested(&mut fields);
+    if !fields.is_empty() {
+        return Err(ToolError::invalid_fields(fields));
+    }
     Ok(args)
+}
+
+/// The refusal of a request with a key twice in one object.
+pub(crate) fn duplicate_key_error(key: &str) -> ToolError {
+    ToolError::invalid_request(format!(
+        "The key `{}` appears twice in one object; send each key once.",
+        clip(key)
+    ))
 }
 
 /// Reads serde's error into a field and a message, without the parser's positions.
@@ -90,7 +101,8 @@ fn deserialize_error(path: String, message: &str) -> ToolError {
         let (field, _) = rest.split_once('`').unwrap_or((rest, ""));
         return ToolError::invalid_field(clip(field), "is required");
     }
-    if path == "." || path.is_empty() {
+    // serde_path_to_error writes `?` where it never reached a field (truncated input).
+    if path == "." || path == "?" || path.is_empty() {
         if message.contains("expected struct") || message.starts_with("invalid type") {
             return ToolError::invalid_input("The arguments must be a JSON object.");
         }
@@ -296,3 +308,36 @@ mod tests {
         assert!(clip(&long).len() < 300);
     }
 }
+
+/// An argument of a type that may implement `Validate` (a struct of the author's), for the
+/// validation `#[secure_tool]` generates: such a type's own rules run, whether or not the author
+/// remembered `#[validate(nested)]`. Which impl applies is settled per type at compile time.
+#[doc(hidden)]
+pub struct Nested<'a, T>(pub &'a T);
+
+/// The rules of an argument's own type, where it has them.
+#[doc(hidden)]
+pub trait NestedValidate {
+    fn nested_validate(&self, field: &str, errors: &mut FieldErrors);
+}
+
+impl<T: validator::Validate> NestedValidate for &Nested<'_, T> {
+    fn nested_validate(&self, field: &str, errors: &mut FieldErrors) {
+        if let Err(e) = self.0.validate() {
+            for (path, messages) in validation_messages(&e) {
+                errors
+                    .entry(format!("{field}.{path}"))
+                    .or_default()
+                    .extend(messages);
+            }
+        }
+    }
+}
+
+/// Types without rules of their own: nothing to do.
+#[doc(hidden)]
+pub trait NestedSkip {
+    fn nested_validate(&self, _field: &str, _errors: &mut FieldErrors) {}
+}
+
+impl<T> NestedSkip for Nested<'_, T> {}

@@ -118,8 +118,10 @@ pub mod prelude {
 /// What generated code refers to. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::args::{Nested, NestedSkip, NestedValidate};
     pub use crate::audit::DetailScope;
     pub use crate::erased::join_failure;
+    pub use crate::error::FieldErrors;
     pub use crate::error::ToolError;
     pub use crate::output::{
         ItemList, Maskable, Project, ProjectAs, Record, SafeOutput, contains, mask_email,

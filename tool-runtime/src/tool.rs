@@ -90,6 +90,12 @@ pub trait ToolArgs:
 {
     /// Arguments marked `#[secret]`: redacted in the audit log.
     const SECRET_FIELDS: &'static [&'static str];
+
+    /// Runs the rules of arguments whose own types have them (structs deriving `Validate`),
+    /// adding messages under `argument.field`.
+    fn validate_nested(&self, errors: &mut crate::error::FieldErrors) {
+        let _ = errors;
+    }
 }
 
 /// A tool: what `#[secure_tool]` generates for a function, as the unit type named after it.

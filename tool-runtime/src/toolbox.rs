@@ -14,7 +14,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::approval::ApprovalStore;
-use crate::args::{ArgsSource, find_duplicate_key};
+use crate::args::{ArgsSource, duplicate_key_error, find_duplicate_key};
 use crate::audit::{AuditRecord, AuditSink, DetailScope, TracingSink};
 use crate::erased::{Erased, ErasedTool, ParsedArgs, redact};
 use crate::error::ToolError;
@@ -22,7 +22,7 @@ use crate::export::{Definitions, ExportError, ToolDefinition, input_schema_of, o
 use crate::rate_limit::{InMemoryRateLimiter, RateLimiter};
 use crate::reply::ToolReply;
 use crate::session::Session;
-use crate::tool::{Gate, ToolHandler, ToolSpec};
+use crate::tool::{Access, Gate, ToolHandler, ToolSpec};
 
 /// Size and time limits, each with a sound default.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +57,19 @@ pub enum BuildError {
     /// A limit is zero.
     #[error("limit `{0}` must be more than zero")]
     ZeroLimit(&'static str),
+    /// An argument type accepts fields it does not declare, though its schema says it does not.
+    #[error(
+        "tool `{tool}`: the argument type at `{at}` accepts unknown fields; add #[serde(deny_unknown_fields)] to it, so that a smuggled field is refused rather than ignored"
+    )]
+    OpenArgumentType {
+        /// The tool.
+        tool: String,
+        /// A JSON pointer into the tool's input schema.
+        at: String,
+    },
+    /// An approval ticket would outlive any human's review.
+    #[error("approval_ttl must be at most a day")]
+    ApprovalTtlTooLong,
 }
 
 /// A call waiting for a human's approval, as [`Toolbox::pending_call`] shows it.
@@ -191,10 +204,19 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
                 return Err(BuildError::ZeroLimit(name));
             }
         }
+        if limits.approval_ttl > Duration::from_secs(86_400) {
+            return Err(BuildError::ApprovalTtlTooLong);
+        }
         let mut by_name = Vec::with_capacity(self.tools.len());
         let mut tools = Vec::with_capacity(self.tools.len());
         let mut definitions = Vec::with_capacity(self.tools.len());
         for (index, (spec, tool, input, output)) in self.tools.into_iter().enumerate() {
+            if let Some(at) = open_object(&input, String::new()) {
+                return Err(BuildError::OpenArgumentType {
+                    tool: spec.name.to_owned(),
+                    at,
+                });
+            }
             definitions.push(ToolDefinition {
                 name: spec.name.to_owned(),
                 title: None,
@@ -265,12 +287,44 @@ impl Trace {
 }
 
 impl Trace {
-    /// Keeps arguments that never became typed, with the tool's secret ones redacted.
-    fn record_raw(&mut self, mut raw: Value) {
-        redact(&mut raw, self.secrets);
-        self.arguments = raw;
+    /// Keeps arguments that never became typed: an object with the tool's secret arguments
+    /// redacted. Anything else cannot be redacted by name (truncated JSON, an array), so for a
+    /// tool with secret arguments only its size is kept; for others, a bounded part of it.
+    fn record_raw(&mut self, mut raw: Value, bytes: usize) {
+        if raw.is_object() {
+            redact(&mut raw, self.secrets);
+            self.arguments = raw;
+        } else if self.secrets.is_empty() && bytes <= MAX_RAW_AUDIT {
+            self.arguments = raw;
+        } else {
+            self.arguments = serde_json::json!({ "unreadable_bytes": bytes });
+        }
+    }
+
+    /// Keeps unparsed text the same way.
+    fn record_text(&mut self, text: &str) {
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => self.record_raw(value, text.len()),
+            Err(_) if self.secrets.is_empty() && text.len() <= MAX_RAW_AUDIT => {
+                self.arguments = Value::from(text);
+            }
+            Err(_) => self.arguments = serde_json::json!({ "unreadable_bytes": text.len() }),
+        }
+    }
+
+    /// A request refused for its size keeps only its size: the log must not be the place where
+    /// an oversized request gets stored after all.
+    fn record_oversized(&mut self, bytes: usize) {
+        self.arguments = serde_json::json!({ "omitted_bytes": bytes });
     }
 }
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The most of an unparsed request the audit log keeps verbatim.
+const MAX_RAW_AUDIT: usize = 1024;
 
 /// A tool name as the audit log keeps it: the model chose it, so it is bounded.
 fn clip_name(name: &str) -> String {
@@ -326,16 +380,22 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     /// duplicate keys.
     pub async fn call(&self, session: &Session, name: &str, args: Value) -> ToolReply {
         let mut trace = Trace::new(name);
-        let outcome = match json_len_within(&args, self.inner.limits.max_request_bytes) {
-            true => {
-                self.dispatch(session, name, ArgsSource::Value(&args), &mut trace)
-                    .await
+        let max = self.inner.limits.max_request_bytes;
+        let outcome = match json_len_within(&args, max) {
+            Some(bytes) => {
+                let outcome = self
+                    .dispatch(session, name, ArgsSource::Value(&args), &mut trace)
+                    .await;
+                if trace.arguments.is_null() {
+                    trace.record_raw(args, bytes);
+                }
+                outcome
             }
-            false => Err(self.request_too_large()),
+            None => {
+                trace.record_oversized(max + 1);
+                Err(self.request_too_large())
+            }
         };
-        if trace.arguments.is_null() {
-            trace.record_raw(args);
-        }
         self.finish(session, trace, outcome)
     }
 
@@ -349,20 +409,33 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     }
 
     /// Handles one line of the host protocol: a tool call `{"name", "arguments"}` (arguments
-    /// an object or a string holding one), or an approval answer `{"approve": ticket}` /
-    /// `{"deny": ticket}`. Malformed lines get `invalid_request` (or `too_large`).
+    /// an object or a string holding one), or the human's approval answer
+    /// `{"approve": ticket}` / `{"deny": ticket}`. Malformed lines get `invalid_request` (or
+    /// `too_large`).
+    ///
+    /// The approval answers must come from the human, through the host: a host that forwards
+    /// text the model wrote as lines here would let the model approve its own destructive
+    /// call, since the ticket is in the model's `approval_required` reply. Forward a model's
+    /// calls with [`handle_call_line`](Self::handle_call_line), which refuses answers.
     pub async fn handle_line(&self, session: &Session, line: &str) -> ToolReply {
+        self.handle(session, line, true).await
+    }
+
+    /// Handles a line the model wrote: a tool call `{"name", "arguments"}` only. An approval
+    /// answer here is `invalid_request`: approval comes from the human, never from the model.
+    pub async fn handle_call_line(&self, session: &Session, line: &str) -> ToolReply {
+        self.handle(session, line, false).await
+    }
+
+    async fn handle(&self, session: &Session, line: &str, answers: bool) -> ToolReply {
         if line.len() > self.inner.limits.max_request_bytes {
-            let trace = Trace::new("");
+            let mut trace = Trace::new("");
+            trace.record_oversized(line.len());
             return self.finish(session, trace, Err(self.request_too_large()));
         }
         if let Some(dup) = find_duplicate_key(line) {
-            let trace = Trace::new("");
-            let err = ToolError::invalid_request(format!(
-                "The key `{}` appears twice in one object; send each key once.",
-                dup.chars().take(64).collect::<String>()
-            ));
-            return self.finish(session, trace, Err(err));
+            let err = duplicate_key_error(&dup);
+            return self.finish(session, Trace::new(""), Err(err));
         }
         let parsed = serde_json::from_str::<HostLine<'_>>(line);
         match parsed {
@@ -371,13 +444,13 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                 name: None,
                 arguments: None,
                 deny: None,
-            }) => self.approve(session, &ticket).await,
+            }) if answers => self.approve(session, &ticket).await,
             Ok(HostLine {
                 deny: Some(ticket),
                 name: None,
                 arguments: None,
                 approve: None,
-            }) => self.deny(session, &ticket).await,
+            }) if answers => self.deny(session, &ticket).await,
             Ok(HostLine {
                 name: Some(name),
                 arguments,
@@ -412,7 +485,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     /// what it has, which gets `too_large` like the whole line would.
     pub async fn handle_line_bytes(&self, session: &Session, line: &[u8]) -> ToolReply {
         if line.len() > self.inner.limits.max_request_bytes {
-            return self.finish(session, Trace::new(""), Err(self.request_too_large()));
+            let mut trace = Trace::new("");
+            trace.record_oversized(line.len());
+            return self.finish(session, trace, Err(self.request_too_large()));
         }
         match std::str::from_utf8(line) {
             Ok(text) => self.handle_line(session, text).await,
@@ -432,6 +507,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         trace: &mut Trace,
     ) -> Result<crate::erased::Produced, ToolError> {
         if text.len() > self.inner.limits.max_request_bytes {
+            trace.record_oversized(text.len());
             return Err(self.request_too_large());
         }
         let text = if text.trim().is_empty() { "{}" } else { text };
@@ -439,10 +515,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             .dispatch(session, name, ArgsSource::Text(text), trace)
             .await;
         if trace.arguments.is_null() {
-            // Text that is not JSON is kept in part: enough to investigate, bounded.
-            let raw = serde_json::from_str(text)
-                .unwrap_or_else(|_| Value::from(text.chars().take(1024).collect::<String>()));
-            trace.record_raw(raw);
+            trace.record_text(text);
         }
         result
     }
@@ -463,9 +536,13 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         source: ArgsSource<'_>,
         trace: &mut Trace,
     ) -> Result<crate::erased::Produced, ToolError> {
+        // The tool's secret arguments are known before access is decided, so that even a
+        // refused call's arguments are redacted in the audit log.
+        if let Some(index) = self.index_of(name) {
+            trace.secrets = self.inner.tools[index].tool.secret_fields();
+        }
         let index = self.lookup(session, name)?;
         let entry = &self.inner.tools[index];
-        trace.secrets = entry.tool.secret_fields();
         trace.tool = Cow::Borrowed(entry.spec.name);
         if let Some(quota) = entry.spec.rate_limit {
             let user = session.user_id().unwrap_or("");
@@ -485,6 +562,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                 digest,
                 Pending { tool: index, args },
             );
+            trace
+                .detail
+                .insert("arguments_sha256".into(), Value::from(hex(&digest)));
             return Err(ToolError::approval_required(ticket));
         }
         self.run(entry, session, args, trace).await
@@ -505,7 +585,15 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         if access.allows(session) {
             return Ok(index);
         }
-        if !session.is_authenticated() {
+        // Someone not logged in learns only of tools every logged-in user has: telling them a
+        // higher role's tool exists would be telling them more than a user of the lowest role
+        // is told.
+        let open_to_any_user = match access {
+            Access::Authenticated => true,
+            Access::Role(required) => required.rank() == 0,
+            Access::Public => false,
+        };
+        if !session.is_authenticated() && open_to_any_user {
             return Err(ToolError::unauthenticated());
         }
         Err(not_found())
@@ -527,7 +615,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             .tool
             .run(&self.inner.state, session, args, entry.spec.max_items);
         let outcome = scope
-            .scope(Deadline::new(fut, trace.started + timeout))
+            .scope(Deadline::new(fut, trace.started.checked_add(timeout)))
             .await;
         trace.detail = scope.take();
         let produced = outcome.ok_or_else(ToolError::timeout)??;
@@ -555,29 +643,34 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     /// Runs the call waiting behind `ticket`, if `session`'s user holds it and it is still valid.
     pub async fn approve(&self, session: &Session, ticket: &str) -> ToolReply {
         let mut trace = Trace::new("");
-        let outcome = self.redeem(session, ticket, &mut trace);
-        let outcome = match outcome {
+        let outcome = match self.redeem(session, ticket, &mut trace) {
             Ok((index, args)) => {
                 let entry = &self.inner.tools[index];
-                self.run(entry, session, args, &mut trace).await
+                let digest = trace.detail.remove("arguments_sha256");
+                let outcome = self.run(entry, session, args, &mut trace).await;
+                // `run` collected the handler's own detail; the approval's goes beside it.
+                trace
+                    .detail
+                    .insert("approval".into(), Value::from("approved"));
+                if let Some(digest) = digest {
+                    trace.detail.insert("arguments_sha256".into(), digest);
+                }
+                outcome
             }
             Err(e) => Err(e),
         };
-        trace
-            .detail
-            .insert("approval".into(), Value::from("approved"));
         self.finish(session, trace, outcome)
     }
 
     /// Drops the call waiting behind `ticket`; nothing runs.
     pub async fn deny(&self, session: &Session, ticket: &str) -> ToolReply {
         let mut trace = Trace::new("");
-        let outcome = self
-            .redeem(session, ticket, &mut trace)
-            .and_then(|_| Err(ToolError::approval_denied()));
-        trace
-            .detail
-            .insert("approval".into(), Value::from("denied"));
+        let outcome = self.redeem(session, ticket, &mut trace).and_then(|_| {
+            trace
+                .detail
+                .insert("approval".into(), Value::from("denied"));
+            Err(ToolError::approval_denied())
+        });
         self.finish(session, trace, outcome)
     }
 
@@ -595,18 +688,20 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             Err(refused) => {
                 trace
                     .detail
-                    .insert("refused".into(), Value::from(format!("{refused:?}")));
+                    .insert("refused".into(), Value::from(refused.as_str()));
                 return Err(ToolError::approval_denied());
             }
         };
+        // The ticket holds the very arguments that were validated and shown; their digest,
+        // also in the `approval_required` record, lets the log tie the two records together.
         let Pending { tool, args } = approved.payload;
         let entry = &self.inner.tools[tool];
         trace.tool = Cow::Borrowed(entry.spec.name);
         trace.arguments = args.audit_json();
-        // The digest binds the ticket to the very arguments that were shown to the human.
-        if crate::approval::args_digest(&args.canonical_json()) != approved.args_digest {
-            return Err(ToolError::approval_denied());
-        }
+        trace.detail.insert(
+            "arguments_sha256".into(),
+            Value::from(hex(&approved.args_digest)),
+        );
         // The role may have been taken away since the ticket was issued.
         if !entry.spec.access.allows(session) {
             return Err(ToolError::approval_denied());
@@ -641,15 +736,25 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         match self.inner.audit.record(&record) {
             Ok(()) => reply,
             Err(e) => {
-                tracing::error!(target: "tool_runtime::audit", error = %e, "audit sink failed; the call is refused");
-                ToolReply::failure(ToolError::internal(e))
+                // The call may already have happened: the record goes to the operator's log
+                // here, under the incident the reply names, rather than nowhere.
+                let err = ToolError::internal(e);
+                let record = serde_json::to_string(&record).unwrap_or_default();
+                tracing::error!(
+                    target: "tool_runtime::audit",
+                    incident = err.incident().unwrap_or_default(),
+                    error = %err.cause().map(|c| c.to_string()).unwrap_or_default(),
+                    record = %record,
+                    "audit sink failed; the reply is refused and the record is logged here"
+                );
+                ToolReply::failure(err)
             }
         }
     }
 }
 
-/// Whether `value` serialises to at most `max` bytes, stopping as soon as it does not.
-fn json_len_within(value: &Value, max: usize) -> bool {
+/// How many bytes `value` serialises to, if at most `max`; stops as soon as it is over.
+fn json_len_within(value: &Value, max: usize) -> Option<usize> {
     struct Counter {
         left: usize,
     }
@@ -665,7 +770,9 @@ fn json_len_within(value: &Value, max: usize) -> bool {
             Ok(())
         }
     }
-    serde_json::to_writer(&mut Counter { left: max }, value).is_ok()
+    let mut counter = Counter { left: max };
+    serde_json::to_writer(&mut counter, value).ok()?;
+    Some(max - counter.left)
 }
 
 /// A future stopped at a deadline. Unlike `tokio::time::timeout`, the timer is only armed if the
@@ -673,12 +780,13 @@ fn json_len_within(value: &Value, max: usize) -> bool {
 /// costs more than the rest of the dispatch.
 struct Deadline<F> {
     fut: F,
-    at: Instant,
+    /// `None`: a limit so long the clock cannot express it, which is no limit.
+    at: Option<Instant>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<F> Deadline<F> {
-    fn new(fut: F, at: Instant) -> Self {
+    fn new(fut: F, at: Option<Instant>) -> Self {
         Deadline {
             fut,
             at,
@@ -695,7 +803,9 @@ impl<F: Future + Unpin> Future for Deadline<F> {
         if let Poll::Ready(out) = Pin::new(&mut self.fut).poll(cx) {
             return Poll::Ready(Some(out));
         }
-        let at = self.at.into();
+        let Some(at) = self.at.map(tokio::time::Instant::from) else {
+            return Poll::Pending;
+        };
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
@@ -704,4 +814,45 @@ impl<F: Future + Unpin> Future for Deadline<F> {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// The first object schema under `schema` that lists properties but does not refuse others:
+/// a type without `deny_unknown_fields`, whose extra fields serde would silently ignore.
+fn open_object(schema: &Value, at: String) -> Option<String> {
+    let Value::Object(node) = schema else {
+        return None;
+    };
+    let has_properties = node
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| !p.is_empty());
+    if has_properties && node.get("additionalProperties") != Some(&Value::Bool(false)) {
+        return Some(if at.is_empty() { "/".to_owned() } else { at });
+    }
+    for key in ["properties", "$defs", "definitions"] {
+        if let Some(Value::Object(children)) = node.get(key) {
+            for (name, child) in children {
+                if let Some(found) = open_object(child, format!("{at}/{key}/{name}")) {
+                    return Some(found);
+                }
+            }
+        }
+    }
+    for key in ["items", "additionalProperties", "not"] {
+        if let Some(child) = node.get(key)
+            && let Some(found) = open_object(child, format!("{at}/{key}"))
+        {
+            return Some(found);
+        }
+    }
+    for key in ["anyOf", "oneOf", "allOf", "prefixItems"] {
+        if let Some(Value::Array(children)) = node.get(key) {
+            for (i, child) in children.iter().enumerate() {
+                if let Some(found) = open_object(child, format!("{at}/{key}/{i}")) {
+                    return Some(found);
+                }
+            }
+        }
+    }
+    None
 }

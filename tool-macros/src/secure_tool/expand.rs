@@ -4,6 +4,7 @@ use heck::ToUpperCamelCase;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use super::attr::{RoleRef, ToolAttr};
@@ -60,7 +61,15 @@ pub fn generate(
     let mut fields = Vec::new();
     let mut field_names = Vec::new();
     let mut secrets = Vec::new();
+    let mut nested = Vec::new();
     for arg in tool.args() {
+        let already_nested = arg
+            .validate
+            .iter()
+            .any(|a| quote!(#a).to_string().contains("nested"));
+        if !already_nested {
+            nested.push(nested_check(arg.ident, arg.ty));
+        }
         let ident = arg.ident;
         let ty = arg.ty;
         let doc = arg.doc.as_ref().map(|d| quote!(#[doc = #d]));
@@ -210,6 +219,12 @@ pub fn generate(
 
             impl __tr::ToolArgs for #args_ty {
                 const SECRET_FIELDS: &'static [&'static str] = &[#(#secret_list),*];
+
+                #[allow(unused_imports)]
+                fn validate_nested(&self, __errors: &mut __tr::FieldErrors) {
+                    use __tr::{NestedSkip as _, NestedValidate as _};
+                    #(#nested)*
+                }
             }
 
             #impl_head {
@@ -269,4 +284,33 @@ fn access_tokens(access: &Access) -> darling::Result<TokenStream> {
             })
         }
     })
+}
+
+/// The call that runs an argument's own type's rules, through `Option` and lists: which rules
+/// apply (the type's `Validate`, or none) is left to the compiler, per type.
+fn nested_check(ident: &Ident, ty: &syn::Type) -> TokenStream {
+    let key = ident.unraw().to_string();
+    let inner = |t: &syn::Type| -> Option<syn::Type> {
+        crate::types::head(t).and_then(|(_, args)| args.first().map(|a| (*a).clone()))
+    };
+    match crate::types::head(ty) {
+        Some((name, _)) if name == "Option" => match inner(ty) {
+            Some(_) => quote! {
+                if let ::core::option::Option::Some(__v) = &self.#ident {
+                    (&&__tr::Nested(__v)).nested_validate(#key, __errors);
+                }
+            },
+            None => quote!(),
+        },
+        Some((name, _)) if matches!(name.as_str(), "Vec" | "VecDeque" | "BTreeSet" | "HashSet") => {
+            quote! {
+                for (__i, __v) in self.#ident.iter().enumerate() {
+                    (&&__tr::Nested(__v)).nested_validate(&::std::format!("{}[{}]", #key, __i), __errors);
+                }
+            }
+        }
+        _ => quote! {
+            (&&__tr::Nested(&self.#ident)).nested_validate(#key, __errors);
+        },
+    }
 }
