@@ -39,10 +39,11 @@ pub fn generate(
         (None, false) => quote!(__tr::Gate::None),
     };
     let rate_limit = match checked.rate {
-        Some((count, secs)) => quote!(::core::option::Option::Some(__tr::Quota::new(
-            #count,
-            ::core::time::Duration::from_secs(#secs)
-        ))),
+        Some((count, secs)) => quote!({
+            const __QUOTA: __tr::Quota =
+                __tr::Quota::new(#count, ::core::time::Duration::from_secs(#secs));
+            ::core::option::Option::Some(__QUOTA)
+        }),
         None => quote!(::core::option::Option::None),
     };
     let timeout = match checked.timeout_ms {
