@@ -12,9 +12,10 @@ ir() {
 }
 declare -A per
 for v in baseline off on; do
-  base=$(ir "$v" 0)
-  total=$(ir "$v" "$n")
-  per[$v]=$(( (total - base) / n ))
+  # The difference of two runs leaves out set-up and first-call costs.
+  once=$(ir "$v" "$n")
+  twice=$(ir "$v" $((2 * n)))
+  per[$v]=$(( (twice - once) / n ))
   echo "$v: ${per[$v]} instructions per call"
 done
 awk -v b="${per[baseline]}" -v off="${per[off]}" -v on="${per[on]}" 'BEGIN {

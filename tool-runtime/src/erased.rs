@@ -6,7 +6,6 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::args::{self, ArgsSource};
 use crate::error::ToolError;
@@ -53,7 +52,7 @@ pub(crate) fn redact(value: &mut Value, secrets: &[&str]) {
 
 /// A handler's projected value, serialised.
 pub(crate) struct Produced {
-    pub result: Box<RawValue>,
+    pub result: String,
     pub capped: Option<Capped>,
 }
 
@@ -118,8 +117,7 @@ fn produce<O: SafeOutput>(mut value: O, max_items: Option<usize>) -> Result<Prod
     // Sized for a typical record, so the writer rarely grows the buffer.
     let mut buf = Vec::with_capacity(256);
     serde_json::to_writer(&mut buf, &value)?;
-    let text = String::from_utf8(buf).map_err(ToolError::internal)?;
-    let result = RawValue::from_string(text)?;
+    let result = String::from_utf8(buf).map_err(ToolError::internal)?;
     Ok(Produced { result, capped })
 }
 

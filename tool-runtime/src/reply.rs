@@ -14,7 +14,8 @@ pub struct ToolReply {
 
 #[derive(Debug)]
 struct Success {
-    result: Box<RawValue>,
+    /// JSON text the runtime itself serialised: written into the envelope as it is.
+    result: String,
     capped: Option<Capped>,
 }
 
@@ -28,7 +29,7 @@ pub struct Capped {
 }
 
 impl ToolReply {
-    pub(crate) fn success(result: Box<RawValue>, capped: Option<Capped>) -> Self {
+    pub(crate) fn success(result: String, capped: Option<Capped>) -> Self {
         ToolReply {
             outcome: Ok(Success { result, capped }),
         }
@@ -66,7 +67,7 @@ impl ToolReply {
 
     /// The projected result of a successful call, as JSON text.
     pub fn result_json(&self) -> Option<&str> {
-        self.outcome.as_ref().ok().map(|s| s.result.get())
+        self.outcome.as_ref().ok().map(|s| s.result.as_str())
     }
 
     /// The projected result of a successful call, parsed.
@@ -88,7 +89,6 @@ impl ToolReply {
             capped: None,
         }) = &self.outcome
         {
-            let result = result.get();
             let mut out = String::with_capacity(result.len() + 22);
             out.push_str(r#"{"ok":true,"result":"#);
             out.push_str(result);
@@ -113,7 +113,9 @@ impl Serialize for ToolReply {
         match &self.outcome {
             Ok(success) => {
                 map.serialize_entry("ok", &true)?;
-                map.serialize_entry("result", &success.result)?;
+                let raw: &RawValue =
+                    serde_json::from_str(&success.result).map_err(serde::ser::Error::custom)?;
+                map.serialize_entry("result", raw)?;
                 if let Some(capped) = &success.capped {
                     map.serialize_entry("capped", capped)?;
                 }

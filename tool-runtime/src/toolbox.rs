@@ -264,21 +264,37 @@ struct HostLine<'a> {
 }
 
 /// What one dispatch learned, for its audit record.
-struct Trace {
+struct Trace<'a> {
     started: Instant,
-    /// The tool's own name once it is known; until then the name the model asked for.
-    tool: Cow<'static, str>,
+    tool: ToolName<'a>,
     /// The tool's `#[secret]` arguments, once the tool is known.
     secrets: &'static [&'static str],
     arguments: Value,
     detail: serde_json::Map<String, Value>,
 }
 
-impl Trace {
-    fn new(requested: &str) -> Self {
+/// The tool's own name once it is known; until then the name the model asked for, copied
+/// (and bounded) only when the record is written.
+#[derive(Clone, Copy)]
+enum ToolName<'a> {
+    Known(&'static str),
+    Requested(&'a str),
+}
+
+impl ToolName<'_> {
+    fn for_record(self) -> Cow<'static, str> {
+        match self {
+            ToolName::Known(name) => Cow::Borrowed(name),
+            ToolName::Requested(name) => Cow::Owned(clip_name(name)),
+        }
+    }
+}
+
+impl<'a> Trace<'a> {
+    fn new(requested: &'a str) -> Self {
         Trace {
             started: Instant::now(),
-            tool: Cow::Owned(clip_name(requested)),
+            tool: ToolName::Requested(requested),
             secrets: &[],
             arguments: Value::Null,
             detail: serde_json::Map::new(),
@@ -286,7 +302,7 @@ impl Trace {
     }
 }
 
-impl Trace {
+impl Trace<'_> {
     /// Keeps arguments that never became typed: an object with the tool's secret arguments
     /// redacted. Anything else cannot be redacted by name (truncated JSON, an array), so for a
     /// tool with secret arguments only its size is kept; for others, a bounded part of it.
@@ -504,7 +520,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         session: &Session,
         name: &str,
         text: &str,
-        trace: &mut Trace,
+        trace: &mut Trace<'_>,
     ) -> Result<crate::erased::Produced, ToolError> {
         if text.len() > self.inner.limits.max_request_bytes {
             trace.record_oversized(text.len());
@@ -534,7 +550,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         session: &Session,
         name: &str,
         source: ArgsSource<'_>,
-        trace: &mut Trace,
+        trace: &mut Trace<'_>,
     ) -> Result<crate::erased::Produced, ToolError> {
         // The tool's secret arguments are known before access is decided, so that even a
         // refused call's arguments are redacted in the audit log.
@@ -543,7 +559,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         }
         let index = self.lookup(session, name)?;
         let entry = &self.inner.tools[index];
-        trace.tool = Cow::Borrowed(entry.spec.name);
+        trace.tool = ToolName::Known(entry.spec.name);
         if let Some(quota) = entry.spec.rate_limit {
             let user = session.user_id().unwrap_or("");
             self.inner
@@ -604,7 +620,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         entry: &Entry<S>,
         session: &Session,
         args: Box<dyn ParsedArgs>,
-        trace: &mut Trace,
+        trace: &mut Trace<'_>,
     ) -> Result<crate::erased::Produced, ToolError> {
         let timeout = entry
             .spec
@@ -619,7 +635,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             .await;
         trace.detail = scope.take();
         let produced = outcome.ok_or_else(ToolError::timeout)??;
-        if produced.result.get().len() > self.inner.limits.max_output_bytes {
+        if produced.result.len() > self.inner.limits.max_output_bytes {
             return Err(ToolError::too_large(
                 "The result is too large to return; ask for less (a narrower filter or a smaller limit).",
             ));
@@ -678,7 +694,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         &self,
         session: &Session,
         ticket: &str,
-        trace: &mut Trace,
+        trace: &mut Trace<'_>,
     ) -> Result<(usize, Box<dyn ParsedArgs>), ToolError> {
         let Some(user) = session.user_id() else {
             return Err(ToolError::approval_denied());
@@ -696,7 +712,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         // also in the `approval_required` record, lets the log tie the two records together.
         let Pending { tool, args } = approved.payload;
         let entry = &self.inner.tools[tool];
-        trace.tool = Cow::Borrowed(entry.spec.name);
+        trace.tool = ToolName::Known(entry.spec.name);
         trace.arguments = args.audit_json();
         trace.detail.insert(
             "arguments_sha256".into(),
@@ -713,7 +729,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     fn finish(
         &self,
         session: &Session,
-        trace: Trace,
+        trace: Trace<'_>,
         outcome: Result<crate::erased::Produced, ToolError>,
     ) -> ToolReply {
         let reply = match outcome {
@@ -725,7 +741,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             ts: SystemTime::now(),
             user: session.claimed_user_id().map(str::to_owned),
             role: session.role().map(|r| Cow::Borrowed(r.name())),
-            tool: trace.tool,
+            tool: trace.tool.for_record(),
             outcome: Cow::Borrowed(reply.outcome_code()),
             arguments: trace.arguments,
             duration_ms: u64::try_from(trace.started.elapsed().as_millis()).unwrap_or(u64::MAX),
