@@ -788,3 +788,105 @@ fn limits_that_overflow_the_clock_are_refused_or_harmless() {
     let reply = rt.block_on(tb.call_json(&user(), "whoami", "{}"));
     assert!(reply.is_ok(), "{}", reply.to_json());
 }
+
+#[tokio::test]
+async fn anonymous_clients_have_budgets_of_their_own_when_the_host_names_them() {
+    use tool_runtime::prelude::*;
+    /// Say hello to anyone, twice a minute.
+    #[secure_tool(public, rate_limit = "2/min")]
+    async fn hello() -> Result<String, ToolError> {
+        Ok("hello".to_owned())
+    }
+    let tb = tool_runtime::Toolbox::builder(())
+        .tool(Hello)
+        .build()
+        .unwrap();
+    let a = Session::anonymous().with_client("10.0.0.1");
+    let b = Session::anonymous().with_client("10.0.0.2");
+    assert!(tb.call_json(&a, "hello", "{}").await.is_ok());
+    assert!(tb.call_json(&a, "hello", "{}").await.is_ok());
+    assert_eq!(
+        code(&tb.call_json(&a, "hello", "{}").await),
+        Some("rate_limited")
+    );
+    assert!(
+        tb.call_json(&b, "hello", "{}").await.is_ok(),
+        "another client's budget is its own"
+    );
+    // Unnamed anonymous callers share one budget: spent by two calls of anyone.
+    let anon = Session::anonymous();
+    assert!(tb.call_json(&anon, "hello", "{}").await.is_ok());
+    assert!(
+        tb.call_json(&Session::anonymous(), "hello", "{}")
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        code(&tb.call_json(&anon, "hello", "{}").await),
+        Some("rate_limited")
+    );
+}
+
+#[tokio::test]
+async fn a_sync_handler_past_its_limit_is_answered_on_time() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tool_runtime::prelude::*;
+    /// Work slowly, blocking.
+    #[secure_tool(role = "user", timeout = "50ms")]
+    fn slow_sync(State(done): State<Arc<AtomicBool>>) -> Result<bool, ToolError> {
+        std::thread::sleep(Duration::from_millis(400));
+        done.store(true, Ordering::SeqCst);
+        Ok(true)
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let tb = tool_runtime::Toolbox::builder(Arc::clone(&done))
+        .tool(SlowSync)
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let reply = tb.call_json(&user(), "slow_sync", "{}").await;
+    assert_eq!(code(&reply), Some("timeout"));
+    assert!(
+        started.elapsed() < Duration::from_millis(350),
+        "answered at {:?}",
+        started.elapsed()
+    );
+    // A blocking thread cannot be interrupted: what it does still happens (and is logged).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(done.load(Ordering::SeqCst));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_call_of_eight_concurrent_tasks_has_its_durable_record() {
+    use tool_runtime::audit::SqliteSink;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let tb = toolbox_with(App::seeded(), |b| b.audit(SqliteSink::open(&db).unwrap()));
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let tb = tb.clone();
+        tasks.push(tokio::spawn(async move {
+            let session = Session::authenticated(format!("user{t}"), Role::User);
+            for i in 0..1000 {
+                // Allowed and refused calls alike.
+                let args = if i % 3 == 0 {
+                    r#"{"limit":0}"#
+                } else {
+                    r#"{"limit":7}"#
+                };
+                tb.call_json(&session, "pick", args).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let records = SqliteSink::read_all(&db).unwrap();
+    assert_eq!(records.len(), 8000);
+    let refused = records
+        .iter()
+        .filter(|r| r["outcome"] == "invalid_input")
+        .count();
+    assert_eq!(refused, 8 * 334);
+}

@@ -132,8 +132,7 @@ pub(crate) fn panic_error(panic: &(dyn Any + Send)) -> ToolError {
 }
 
 /// A sync handler's blocking task that did not finish: it panicked or was cancelled.
-#[doc(hidden)]
-pub fn join_failure(e: tokio::task::JoinError) -> ToolError {
+pub(crate) fn join_failure(e: tokio::task::JoinError) -> ToolError {
     match e.try_into_panic() {
         Ok(panic) => panic_error(&*panic),
         Err(e) => ToolError::internal(e),

@@ -69,7 +69,10 @@ pub type FieldErrors = BTreeMap<String, Vec<String>>;
 ///
 /// `ToolError` deliberately does not implement `std::error::Error`: that is what lets any other
 /// error type convert into it with `?`, and such an error becomes `internal`.
-pub struct ToolError {
+pub struct ToolError(Box<Inner>);
+
+/// Boxed, so that `Result<T, ToolError>` stays as small as `T` allows on the path that succeeds.
+struct Inner {
     code: ErrorCode,
     message: Cow<'static, str>,
     fields: Option<FieldErrors>,
@@ -81,7 +84,7 @@ pub struct ToolError {
 
 impl ToolError {
     fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        ToolError {
+        ToolError(Box::new(Inner {
             code,
             message: message.into(),
             fields: None,
@@ -89,7 +92,7 @@ impl ToolError {
             ticket: None,
             incident: None,
             cause: None,
-        }
+        }))
     }
 
     /// The request line itself is malformed.
@@ -108,7 +111,7 @@ impl ToolError {
             ErrorCode::InvalidInput,
             "Some arguments are invalid; fix the listed fields and call again.",
         );
-        err.fields = Some(fields);
+        err.0.fields = Some(fields);
         err
     }
 
@@ -139,7 +142,7 @@ impl ToolError {
             ErrorCode::RateLimited,
             format!("Too many calls to this tool; wait {secs} s before trying again."),
         );
-        err.retry_after_secs = Some(secs.max(1));
+        err.0.retry_after_secs = Some(secs.max(1));
         err
     }
 
@@ -149,7 +152,7 @@ impl ToolError {
             ErrorCode::ApprovalRequired,
             "This action needs a human's approval. Nothing has happened yet; tell the user it awaits their approval.",
         );
-        err.ticket = Some(ticket.into());
+        err.0.ticket = Some(ticket.into());
         err
     }
 
@@ -183,44 +186,44 @@ impl ToolError {
                 "Something went wrong on our side (incident {incident}). It is not something you can fix by retrying with other arguments."
             ),
         );
-        err.incident = Some(incident);
-        err.cause = Some(cause.into());
+        err.0.incident = Some(incident);
+        err.0.cause = Some(cause.into());
         err
     }
 
     /// The envelope's code.
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 
     /// The model-facing message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Per-argument messages of an `invalid_input` error.
     pub fn fields(&self) -> Option<&FieldErrors> {
-        self.fields.as_ref()
+        self.0.fields.as_ref()
     }
 
     /// Seconds to wait, for `rate_limited`.
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.retry_after_secs
+        self.0.retry_after_secs
     }
 
     /// The approval ticket, for `approval_required`.
     pub fn ticket(&self) -> Option<&str> {
-        self.ticket.as_deref()
+        self.0.ticket.as_deref()
     }
 
     /// The incident id, for `internal`.
     pub fn incident(&self) -> Option<&str> {
-        self.incident.as_deref()
+        self.0.incident.as_deref()
     }
 
     /// The hidden cause of an `internal` error, for the audit log. Never shown to the model.
     pub fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        self.cause.as_deref()
+        self.0.cause.as_deref()
     }
 }
 
@@ -237,18 +240,18 @@ where
 impl fmt::Debug for ToolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ToolError")
-            .field("code", &self.code)
-            .field("message", &self.message)
-            .field("fields", &self.fields)
-            .field("incident", &self.incident)
-            .field("cause", &self.cause.as_ref().map(|c| c.to_string()))
+            .field("code", &self.0.code)
+            .field("message", &self.0.message)
+            .field("fields", &self.0.fields)
+            .field("incident", &self.0.incident)
+            .field("cause", &self.0.cause.as_ref().map(|c| c.to_string()))
             .finish()
     }
 }
 
 impl fmt::Display for ToolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.0.code, self.0.message)
     }
 }
 
@@ -256,18 +259,18 @@ impl fmt::Display for ToolError {
 impl Serialize for ToolError {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("code", &self.code)?;
-        map.serialize_entry("message", &self.message)?;
-        if let Some(fields) = &self.fields {
+        map.serialize_entry("code", &self.0.code)?;
+        map.serialize_entry("message", &self.0.message)?;
+        if let Some(fields) = &self.0.fields {
             map.serialize_entry("fields", fields)?;
         }
-        if let Some(secs) = self.retry_after_secs {
+        if let Some(secs) = self.0.retry_after_secs {
             map.serialize_entry("retry_after_secs", &secs)?;
         }
-        if let Some(ticket) = &self.ticket {
+        if let Some(ticket) = &self.0.ticket {
             map.serialize_entry("ticket", ticket)?;
         }
-        if let Some(incident) = &self.incident {
+        if let Some(incident) = &self.0.incident {
             map.serialize_entry("incident", incident)?;
         }
         map.end()

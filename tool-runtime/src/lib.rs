@@ -70,6 +70,7 @@
 pub mod approval;
 mod args;
 pub mod audit;
+mod blocking;
 mod erased;
 pub mod error;
 pub mod export;
@@ -120,7 +121,7 @@ pub mod prelude {
 pub mod __private {
     pub use crate::args::{Nested, NestedSkip, NestedValidate};
     pub use crate::audit::DetailScope;
-    pub use crate::erased::join_failure;
+    pub use crate::blocking::run_blocking;
     pub use crate::error::FieldErrors;
     pub use crate::error::ToolError;
     pub use crate::output::{

@@ -17,6 +17,7 @@ pub struct Session {
 struct Inner {
     user: Option<(String, RoleId)>,
     expires_at: Option<SystemTime>,
+    client: Option<String>,
 }
 
 impl Session {
@@ -26,6 +27,7 @@ impl Session {
             inner: Arc::new(Inner {
                 user: None,
                 expires_at: None,
+                client: None,
             }),
         }
     }
@@ -36,6 +38,7 @@ impl Session {
             inner: Arc::new(Inner {
                 user: Some((user_id.into(), role.id())),
                 expires_at: None,
+                client: None,
             }),
         }
     }
@@ -46,6 +49,7 @@ impl Session {
             inner: Arc::new(Inner {
                 user: self.inner.user.clone(),
                 expires_at: Some(t),
+                client: self.inner.client.clone(),
             }),
         }
     }
@@ -75,6 +79,29 @@ impl Session {
         self.inner
             .expires_at
             .is_some_and(|t| SystemTime::now() >= t)
+    }
+
+    /// Who is calling when nobody is logged in, as the host knows it (an address, a connection
+    /// id): rate limits then apply per client. Without it, every anonymous caller shares one
+    /// budget per tool, and so does every expired session.
+    pub fn with_client(self, key: impl Into<String>) -> Self {
+        Session {
+            inner: Arc::new(Inner {
+                user: self.inner.user.clone(),
+                expires_at: self.inner.expires_at,
+                client: Some(key.into()),
+            }),
+        }
+    }
+
+    /// The key rate limits count this session under: the user, else the client, else the one
+    /// budget all anonymous callers share.
+    pub fn rate_key(&self) -> std::borrow::Cow<'_, str> {
+        match (self.user_id(), &self.inner.client) {
+            (Some(user), _) => std::borrow::Cow::Owned(format!("user:{user}")),
+            (None, Some(client)) => std::borrow::Cow::Owned(format!("client:{client}")),
+            (None, None) => std::borrow::Cow::Borrowed("anonymous"),
+        }
     }
 
     /// The user id as the session was built, even after expiry: for the audit log.

@@ -561,10 +561,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let entry = &self.inner.tools[index];
         trace.tool = ToolName::Known(entry.spec.name);
         if let Some(quota) = entry.spec.rate_limit {
-            let user = session.user_id().unwrap_or("");
             self.inner
                 .limiter
-                .check(user, entry.spec.name, quota)
+                .check(&session.rate_key(), entry.spec.name, quota)
                 .map_err(ToolError::rate_limited)?;
         }
         let args = entry.tool.parse(source)?;

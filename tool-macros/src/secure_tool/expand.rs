@@ -171,19 +171,7 @@ pub fn generate(
         }
     } else {
         quote! {
-            let __scope = __tr::DetailScope::current();
-            let __joined = __tr::tokio::task::spawn_blocking(move || {
-                let __run = move || #fn_name(#(#call_args),*);
-                match __scope {
-                    ::core::option::Option::Some(__s) => __s.run_sync(__run),
-                    ::core::option::Option::None => __run(),
-                }
-            })
-            .await;
-            let __value = match __joined {
-                ::core::result::Result::Ok(__v) => __v,
-                ::core::result::Result::Err(__e) => return ::core::result::Result::Err(__tr::join_failure(__e)),
-            };
+            let __value = __tr::run_blocking(#tool_name, move || #fn_name(#(#call_args),*)).await?;
         }
     };
 
