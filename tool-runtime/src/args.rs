@@ -266,6 +266,39 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
     }
 }
 
+/// An argument of a type that may implement `Validate` (a struct of the author's), for the
+/// validation `#[secure_tool]` generates: such a type's own rules run, whether or not the author
+/// remembered `#[validate(nested)]`. Which impl applies is settled per type at compile time.
+#[doc(hidden)]
+pub struct Nested<'a, T>(pub &'a T);
+
+/// The rules of an argument's own type, where it has them.
+#[doc(hidden)]
+pub trait NestedValidate {
+    fn nested_validate(&self, field: &str, errors: &mut FieldErrors);
+}
+
+impl<T: validator::Validate> NestedValidate for &Nested<'_, T> {
+    fn nested_validate(&self, field: &str, errors: &mut FieldErrors) {
+        if let Err(e) = self.0.validate() {
+            for (path, messages) in validation_messages(&e) {
+                errors
+                    .entry(format!("{field}.{path}"))
+                    .or_default()
+                    .extend(messages);
+            }
+        }
+    }
+}
+
+/// Types without rules of their own: nothing to do.
+#[doc(hidden)]
+pub trait NestedSkip {
+    fn nested_validate(&self, _field: &str, _errors: &mut FieldErrors) {}
+}
+
+impl<T> NestedSkip for Nested<'_, T> {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,36 +341,3 @@ mod tests {
         assert!(clip(&long).len() < 300);
     }
 }
-
-/// An argument of a type that may implement `Validate` (a struct of the author's), for the
-/// validation `#[secure_tool]` generates: such a type's own rules run, whether or not the author
-/// remembered `#[validate(nested)]`. Which impl applies is settled per type at compile time.
-#[doc(hidden)]
-pub struct Nested<'a, T>(pub &'a T);
-
-/// The rules of an argument's own type, where it has them.
-#[doc(hidden)]
-pub trait NestedValidate {
-    fn nested_validate(&self, field: &str, errors: &mut FieldErrors);
-}
-
-impl<T: validator::Validate> NestedValidate for &Nested<'_, T> {
-    fn nested_validate(&self, field: &str, errors: &mut FieldErrors) {
-        if let Err(e) = self.0.validate() {
-            for (path, messages) in validation_messages(&e) {
-                errors
-                    .entry(format!("{field}.{path}"))
-                    .or_default()
-                    .extend(messages);
-            }
-        }
-    }
-}
-
-/// Types without rules of their own: nothing to do.
-#[doc(hidden)]
-pub trait NestedSkip {
-    fn nested_validate(&self, _field: &str, _errors: &mut FieldErrors) {}
-}
-
-impl<T> NestedSkip for Nested<'_, T> {}

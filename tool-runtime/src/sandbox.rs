@@ -117,7 +117,7 @@ pub struct Output {
     pub exit_code: Option<i32>,
     /// The signal that ended the process, if one did (`SIGKILL` on timeout, `SIGXCPU`...).
     pub signal: Option<i32>,
-    /// The time limit expired and the process group was killed.
+    /// The time limit (wall clock, or CPU time: `SIGXCPU`) expired and the process was killed.
     pub timed_out: bool,
     /// Stdout was longer than the cap and was cut.
     pub stdout_truncated: bool,
@@ -228,12 +228,15 @@ pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Outp
     scratch.close()?;
 
     use std::os::unix::process::ExitStatusExt;
+    // The CPU-time limit is a time limit too: a busy loop meets it about when it meets the
+    // wall-clock one, and which fires first must not change the answer.
+    let out_of_cpu = status.signal() == Some(libc::SIGXCPU);
     Ok(Output {
         stdout,
         stderr,
         exit_code: status.code(),
         signal: status.signal(),
-        timed_out,
+        timed_out: timed_out || out_of_cpu,
         stdout_truncated,
         stderr_truncated,
     })

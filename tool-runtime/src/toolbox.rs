@@ -134,10 +134,13 @@ impl<S> fmt::Debug for Toolbox<S> {
     }
 }
 
+/// A tool as registered: its spec, the tool, and its input and output schemas.
+type Registered<S> = (ToolSpec, Box<dyn ErasedTool<S>>, Value, Option<Value>);
+
 /// Collects the tools and guards of a [`Toolbox`].
 pub struct ToolboxBuilder<S> {
     state: S,
-    tools: Vec<(ToolSpec, Box<dyn ErasedTool<S>>, Value, Option<Value>)>,
+    tools: Vec<Registered<S>>,
     audit: Arc<dyn AuditSink>,
     limiter: Arc<dyn RateLimiter>,
     limits: Limits,

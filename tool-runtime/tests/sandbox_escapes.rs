@@ -242,12 +242,16 @@ async fn cpu_time_is_capped_even_within_the_wall_clock() {
         cpu_secs: 1,
         ..Limits::default()
     };
+    let started = std::time::Instant::now();
     let out = run_ok(Language::Python, "while True: pass", &limits).await;
-    assert!(!out.timed_out, "{out:?}");
-    assert!(
-        matches!(out.signal, Some(24 | 9)), // SIGXCPU at the soft limit, SIGKILL at the hard one
-        "{out:?}"
-    );
+    assert!(started.elapsed() < Duration::from_secs(20), "{out:?}");
+    // SIGXCPU at the soft limit (reported as a timeout: it is one), SIGKILL at the hard one
+    // for code that ignores SIGXCPU.
+    match out.signal {
+        Some(24) => assert!(out.timed_out, "{out:?}"),
+        Some(9) => assert!(!out.timed_out, "{out:?}"),
+        _ => panic!("not stopped by the CPU limit: {out:?}"),
+    }
 }
 
 #[tokio::test]

@@ -56,7 +56,7 @@ pub struct Model {
 
 pub enum Shape {
     Struct {
-        from: Option<Type>,
+        from: Option<Box<Type>>,
         fields: Vec<Field>,
     },
     Enum(Vec<Ident>),
@@ -119,7 +119,7 @@ pub fn check(input: SafeOutputInput) -> darling::Result<Model> {
                 });
             }
             Shape::Struct {
-                from: input.from,
+                from: input.from.map(Box::new),
                 fields: out,
             }
         }

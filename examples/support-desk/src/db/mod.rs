@@ -1,7 +1,7 @@
 //! The desk's data on SQLite: one function per tool, each on a connection fit for it.
 //!
 //! [`Db`] holds only the database's path. Each operation opens its own connection with its own
-//! [`access::Grant`], so the privileges of one tool never leak into another, and the type is
+//! `access::Grant`, so the privileges of one tool never leak into another, and the type is
 //! trivially `Send + Sync` for the toolbox to share.
 
 mod access;
