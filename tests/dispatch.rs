@@ -835,7 +835,7 @@ async fn a_sync_handler_past_its_limit_is_answered_on_time() {
     /// Work slowly, blocking.
     #[secure_tool(role = "user", timeout = "50ms")]
     fn slow_sync(State(done): State<Arc<AtomicBool>>) -> Result<bool, ToolError> {
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(1500));
         done.store(true, Ordering::SeqCst);
         Ok(true)
     }
