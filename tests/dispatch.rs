@@ -847,14 +847,20 @@ async fn a_sync_handler_past_its_limit_is_answered_on_time() {
     let started = std::time::Instant::now();
     let reply = tb.call_json(&user(), "slow_sync", "{}").await;
     assert_eq!(code(&reply), Some("timeout"));
+    assert!(!done.load(Ordering::SeqCst));
     assert!(
-        started.elapsed() < Duration::from_millis(350),
+        started.elapsed() < Duration::from_millis(1000),
         "answered at {:?}",
         started.elapsed()
     );
     // A blocking thread cannot be interrupted: what it does still happens (and is logged).
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(done.load(Ordering::SeqCst));
+    for _ in 0..100 {
+        if done.load(Ordering::SeqCst) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the abandoned handler never finished");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
