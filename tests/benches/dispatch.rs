@@ -8,7 +8,7 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group};
+use criterion::{Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
 use tool_runtime::audit::{AuditError, AuditRecord, AuditSink};
 use tool_runtime::prelude::*;
@@ -135,31 +135,6 @@ fn setup() -> Setup {
 
 const ARGS: &str = r#"{"customer_id":"C001"}"#;
 
-/// Runs one variant `n` times: under `valgrind --tool=callgrind`, instruction counts that do
-/// not depend on what else the machine is doing (see the README for the command).
-fn count_only(variant: &str, n: usize) {
-    let Setup {
-        rt,
-        app,
-        session,
-        off,
-        on,
-    } = setup();
-    for _ in 0..n {
-        let out = match variant {
-            "baseline" => rt.block_on(baseline(&app, &session, black_box(ARGS))),
-            "off" => rt
-                .block_on(off.call_json(&session, "lookup_customer", black_box(ARGS)))
-                .to_json(),
-            "on" => rt
-                .block_on(on.call_json(&session, "guarded_lookup", black_box(ARGS)))
-                .to_json(),
-            other => panic!("unknown variant {other}"),
-        };
-        black_box(out);
-    }
-}
-
 fn bench(c: &mut Criterion) {
     let Setup {
         rt,
@@ -204,13 +179,4 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 
-fn main() {
-    // DISPATCH_COUNT=variant:n runs one variant n times and nothing else.
-    if let Ok(spec) = std::env::var("DISPATCH_COUNT") {
-        let (variant, n) = spec.split_once(':').expect("DISPATCH_COUNT=variant:n");
-        count_only(variant, n.parse().expect("a count"));
-        return;
-    }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-}
+criterion_main!(benches);
