@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tool_runtime::audit::{AuditError, AuditRecord, AuditSink};
 use tool_runtime::prelude::*;
 use tool_runtime::{ProjectAs, Toolbox};
-use tool_tests::{App, Customer, Role, SafeCustomer};
+use tool_tests::{App, Customer, Role, SafeCustomer, find_customer};
 use validator::Validate;
 
 /// Keeps nothing: the toolbox's own work without a sink's.
@@ -44,10 +44,7 @@ async fn lookup_customer(
     #[validate(length(min = 1, max = 16))]
     customer_id: String,
 ) -> Result<Customer, ToolError> {
-    let map = app.customers.lock().unwrap();
-    map.get(&customer_id)
-        .cloned()
-        .ok_or_else(|| ToolError::not_found("Customer not found."))
+    find_customer(&app, &customer_id)
 }
 
 /// The same, with every guard a read tool can have.
@@ -58,10 +55,7 @@ async fn guarded_lookup(
     #[validate(length(min = 1, max = 16))]
     customer_id: String,
 ) -> Result<Customer, ToolError> {
-    let map = app.customers.lock().unwrap();
-    map.get(&customer_id)
-        .cloned()
-        .ok_or_else(|| ToolError::not_found("Customer not found."))
+    find_customer(&app, &customer_id)
 }
 
 #[derive(Deserialize, Validate)]

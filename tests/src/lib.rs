@@ -89,8 +89,13 @@ pub async fn get_customer_details(
     #[validate(length(min = 1, max = 16))]
     customer_id: String,
 ) -> Result<Customer, ToolError> {
+    find_customer(&app, &customer_id)
+}
+
+/// One customer by id, or `not_found`.
+pub fn find_customer(app: &App, customer_id: &str) -> Result<Customer, ToolError> {
     let map = app.customers.lock().unwrap();
-    map.get(&customer_id)
+    map.get(customer_id)
         .cloned()
         .ok_or_else(|| ToolError::not_found("Customer not found."))
 }

@@ -171,17 +171,7 @@ impl Db {
     ) -> Result<NoteId, ToolError> {
         let mut conn = self.writer(&ADD_INTERNAL_NOTE)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists = tx
-            .query_row(
-                "SELECT 1 FROM customers WHERE id = ?1",
-                params![customer_id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if !exists {
-            return Err(ToolError::not_found(CUSTOMER_NOT_FOUND));
-        }
+        require_customer(&tx, customer_id)?;
         tx.execute(
             "INSERT INTO notes (customer_id, author, body, created_at)
              VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
@@ -197,17 +187,7 @@ impl Db {
     pub fn delete_customer(&self, customer_id: &str) -> Result<DeletedCustomer, ToolError> {
         let mut conn = self.writer(&DELETE_CUSTOMER)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists = tx
-            .query_row(
-                "SELECT 1 FROM customers WHERE id = ?1",
-                params![customer_id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if !exists {
-            return Err(ToolError::not_found(CUSTOMER_NOT_FOUND));
-        }
+        require_customer(&tx, customer_id)?;
         let notes_deleted = tx.execute(
             "DELETE FROM notes WHERE customer_id = ?1",
             params![customer_id],
@@ -387,5 +367,23 @@ mod tests {
             [],
         )
         .unwrap();
+    }
+}
+
+/// `not_found` unless the customer exists: checked inside the writing transaction, so the
+/// record cannot vanish between the check and the write.
+fn require_customer(tx: &rusqlite::Transaction<'_>, customer_id: &str) -> Result<(), ToolError> {
+    let exists = tx
+        .query_row(
+            "SELECT 1 FROM customers WHERE id = ?1",
+            params![customer_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if exists {
+        Ok(())
+    } else {
+        Err(ToolError::not_found(CUSTOMER_NOT_FOUND))
     }
 }
