@@ -210,6 +210,24 @@ impl Db {
     }
 }
 
+/// `not_found` unless the customer exists: checked inside the writing transaction, so the
+/// record cannot vanish between the check and the write.
+fn require_customer(tx: &rusqlite::Transaction<'_>, customer_id: &str) -> Result<(), ToolError> {
+    let exists = tx
+        .query_row(
+            "SELECT 1 FROM customers WHERE id = ?1",
+            params![customer_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if exists {
+        Ok(())
+    } else {
+        Err(ToolError::not_found(CUSTOMER_NOT_FOUND))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,23 +385,5 @@ mod tests {
             [],
         )
         .unwrap();
-    }
-}
-
-/// `not_found` unless the customer exists: checked inside the writing transaction, so the
-/// record cannot vanish between the check and the write.
-fn require_customer(tx: &rusqlite::Transaction<'_>, customer_id: &str) -> Result<(), ToolError> {
-    let exists = tx
-        .query_row(
-            "SELECT 1 FROM customers WHERE id = ?1",
-            params![customer_id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if exists {
-        Ok(())
-    } else {
-        Err(ToolError::not_found(CUSTOMER_NOT_FOUND))
     }
 }
