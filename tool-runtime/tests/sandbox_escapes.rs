@@ -300,3 +300,53 @@ async fn the_host_cannot_be_signalled() {
     .await;
     assert_eq!(out.stdout.trim(), "refused 1", "{out:?}"); // EPERM
 }
+
+/// Clears close-on-exec, as a careless host (or a socket-activated one) leaves a descriptor.
+fn inheritable(fd: std::os::fd::RawFd) {
+    // SAFETY: fcntl on a descriptor this test owns; no memory is passed.
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    assert_eq!(ret, 0, "fcntl failed");
+}
+
+#[tokio::test]
+async fn descriptors_the_host_left_open_do_not_reach_the_code() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    let mut secret = tempfile::NamedTempFile::new().unwrap();
+    writeln!(secret, "TOP-SECRET-HOST-FILE").unwrap();
+    let file = std::fs::File::open(secret.path()).unwrap();
+    inheritable(file.as_raw_fd());
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut accepted, _) = listener.accept().unwrap();
+    inheritable(stream.as_raw_fd());
+
+    let (file_fd, sock_fd) = (file.as_raw_fd(), stream.as_raw_fd());
+    let out = python(&format!(
+        r#"import os, socket
+try:
+    print('read', os.read({file_fd}, 100))
+except OSError as e:
+    print('file refused', e.errno)
+try:
+    socket.socket(fileno={sock_fd}).sendall(b'escaped')
+    print('sent')
+except OSError as e:
+    print('socket refused', e.errno)"#
+    ))
+    .await;
+    assert!(out.stdout.contains("file refused"), "{out:?}");
+    assert!(out.stdout.contains("socket refused"), "{out:?}");
+    assert!(!out.stdout.contains("TOP-SECRET"), "{out:?}");
+
+    // Nothing arrived on the host's side of the connection.
+    accepted.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    let got = std::io::Read::read(&mut accepted, &mut buf);
+    assert!(
+        matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the code wrote to the host's socket: {got:?}"
+    );
+}
