@@ -5,6 +5,10 @@
 //!   prefix, `/usr`, `/lib*` and a few named files (`/etc/ld.so.cache`, `/etc/localtime`,
 //!   `/dev/null`, `/dev/urandom`...); read and write only in a fresh scratch folder, removed
 //!   afterwards. Nothing else is visible: not the application's database, not `/proc`, not `/tmp`.
+//! - **disk**: the scratch folder is a `tmpfs` of [`Limits::scratch_bytes`] (and a bounded
+//!   number of files), mounted in a mount namespace of the code's own (with a user namespace
+//!   when the host is not root): the code can fill it, never the host's disk, and it is gone
+//!   with the process.
 //! - **processes**: a seccomp filter refuses `fork`, `vfork` and any `clone` without
 //!   `CLONE_THREAD`, so the interpreter can start threads but never a second process; nothing can
 //!   outlive the run, whatever it calls (`setsid` included). This holds for root too, which
@@ -22,6 +26,7 @@
 //! runs nothing: there is no degraded mode.
 
 use std::collections::BTreeMap;
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -80,6 +85,9 @@ pub struct Limits {
     pub cpu_secs: u64,
     /// Open file descriptors (`RLIMIT_NOFILE`). Default 64.
     pub max_open_files: u64,
+    /// Everything the code may write, all files together (the scratch `tmpfs`'s size), in
+    /// bytes. Default 64 MiB.
+    pub scratch_bytes: u64,
     /// Largest file the code may write (`RLIMIT_FSIZE`), in bytes. Default 16 MiB.
     pub max_file_bytes: u64,
     /// Processes of the user (`RLIMIT_NPROC`); root ignores it, which is why creating processes
@@ -98,6 +106,7 @@ impl Default for Limits {
             memory_bytes: 2 << 30,
             cpu_secs: 10,
             max_open_files: 64,
+            scratch_bytes: 64 << 20,
             max_file_bytes: 16 << 20,
             max_processes: 64,
             max_stdout: 5_000,
@@ -157,16 +166,23 @@ const PIPE_GRACE: Duration = Duration::from_secs(2);
 pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Output, SandboxError> {
     check_seccomp()?;
     let interpreter = interpreter(language).await?;
-    let scratch = tempfile::Builder::new().prefix("sandbox-").tempdir()?;
-    let script = scratch.path().join(language.script_name());
+    // The script lives beside the scratch folder, not in it: the scratch `tmpfs` is mounted
+    // over the folder, and would hide it.
+    let base = tempfile::Builder::new().prefix("sandbox-").tempdir()?;
+    let code_dir = base.path().join("code");
+    let scratch_dir = base.path().join("scratch");
+    std::fs::create_dir(&code_dir)?;
+    std::fs::create_dir(&scratch_dir)?;
+    let script = code_dir.join(language.script_name());
     std::fs::write(&script, code)?;
 
-    let ruleset = landlock_ruleset(interpreter, scratch.path())?;
+    let (ruleset, scratch_access) = landlock_ruleset(interpreter, &code_dir, &scratch_dir)?;
     let confinement = Arc::new(Confinement {
         ruleset_fd: ruleset.as_raw_fd(),
         filters: seccomp_filters()?,
         limits: limits.clone(),
         last_cap: last_capability(),
+        scratch: ScratchMount::new(&scratch_dir, limits.scratch_bytes, scratch_access)?,
     });
 
     let mut command = Command::new(&interpreter.executable);
@@ -176,7 +192,7 @@ pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Outp
     command
         .arg(&script)
         .env_clear()
-        .current_dir(scratch.path())
+        .current_dir(&scratch_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -225,7 +241,7 @@ pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Outp
         );
     };
     let ((stdout, stdout_truncated), (stderr, stderr_truncated)) = collected?;
-    remove_scratch(scratch);
+    remove_scratch(base);
 
     use std::os::unix::process::ExitStatusExt;
     // The CPU-time limit is a time limit too: a busy loop meets it about when it meets the
@@ -302,7 +318,13 @@ const SYSTEM_READ: &[&str] = &[
     "/dev/zero",
 ];
 
-fn landlock_ruleset(interpreter: &Interpreter, scratch: &Path) -> Result<OwnedFd, SandboxError> {
+/// The ruleset, and the access the scratch folder is to be given (by the child: see
+/// [`ScratchMount::apply`]).
+fn landlock_ruleset(
+    interpreter: &Interpreter,
+    code: &Path,
+    scratch: &Path,
+) -> Result<(OwnedFd, u64), SandboxError> {
     let unsupported = |e: &dyn std::fmt::Display| {
         SandboxError::Unsupported(format!(
             "Landlock ABI {} (Linux 6.12 or newer, with `landlock` in the boot's LSM list) is required; this kernel reports ABI {}: {e}",
@@ -331,6 +353,7 @@ fn landlock_ruleset(interpreter: &Interpreter, scratch: &Path) -> Result<OwnedFd
 
     let mut read_paths: Vec<&Path> = SYSTEM_READ.iter().map(Path::new).collect();
     read_paths.push(&interpreter.prefix);
+    read_paths.push(code);
     for path in read_paths {
         let Ok(fd) = PathFd::new(path) else {
             // Absent on this system (`/lib32`, `/etc/localtime`...): nothing to grant.
@@ -346,16 +369,18 @@ fn landlock_ruleset(interpreter: &Interpreter, scratch: &Path) -> Result<OwnedFd
             .map_err(|e| io::Error::other(e.to_string()))?;
     }
     let dev_null = PathFd::new("/dev/null").map_err(|e| io::Error::other(e.to_string()))?;
-    let scratch_fd = PathFd::new(scratch).map_err(|e| io::Error::other(e.to_string()))?;
     ruleset = ruleset
         .add_rule(PathBeneath::new(
             dev_null,
             AccessFs::ReadFile | AccessFs::WriteFile,
         ))
-        .and_then(|r| r.add_rule(PathBeneath::new(scratch_fd, scratch_access)))
         .map_err(|e| io::Error::other(e.to_string()))?;
-
-    Option::<OwnedFd>::from(ruleset).ok_or_else(|| unsupported(&"no ruleset was created"))
+    // The scratch rule is added by the child, once its `tmpfs` is mounted: a rule names an
+    // inode, and the mount's root is not the folder it covers.
+    let _ = scratch;
+    let ruleset =
+        Option::<OwnedFd>::from(ruleset).ok_or_else(|| unsupported(&"no ruleset was created"))?;
+    Ok((ruleset, scratch_access.bits()))
 }
 
 fn is_dir(path: &Path) -> bool {
@@ -528,6 +553,134 @@ struct Confinement {
     filters: SeccompFilters,
     limits: Limits,
     last_cap: u32,
+    scratch: ScratchMount,
+}
+
+/// What the child needs to mount its scratch `tmpfs`, prepared before the fork: between fork
+/// and exec nothing may allocate.
+struct ScratchMount {
+    path: CString,
+    options: CString,
+    /// Landlock's access bits for the scratch folder.
+    access: u64,
+    /// `0 <uid> 1` and `0 <gid> 1`: the host's own ids, mapped to root in the new user
+    /// namespace, for a host that is not root. `None` for a root host, which needs none.
+    id_maps: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ScratchMount {
+    fn new(path: &Path, bytes: u64, access: u64) -> io::Result<Self> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |v: Vec<u8>| CString::new(v).map_err(|e| io::Error::other(e.to_string()));
+        // SAFETY: getuid and getgid cannot fail and touch no memory.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        Ok(ScratchMount {
+            path: c(path.as_os_str().as_bytes().to_vec())?,
+            options: c(format!("size={bytes},nr_inodes=4096,mode=0700").into_bytes())?,
+            access,
+            id_maps: (uid != 0).then(|| {
+                (
+                    format!("0 {uid} 1").into_bytes(),
+                    format!("0 {gid} 1").into_bytes(),
+                )
+            }),
+        })
+    }
+
+    /// In the child: a mount namespace of its own, the `tmpfs` over the scratch folder, and
+    /// the Landlock rule that lets the code write there.
+    ///
+    /// # Safety
+    ///
+    /// Between fork and exec only: it changes the calling process's namespaces.
+    unsafe fn apply(&self, ruleset_fd: i32) -> io::Result<()> {
+        let check = |ret: libc::c_int| {
+            if ret < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        };
+        // SAFETY: system calls on C strings and buffers owned by `self`.
+        unsafe {
+            match &self.id_maps {
+                None => check(libc::unshare(libc::CLONE_NEWNS))?,
+                Some((uid_map, gid_map)) => {
+                    check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+                    write_proc(c"/proc/self/setgroups", b"deny")?;
+                    write_proc(c"/proc/self/uid_map", uid_map)?;
+                    write_proc(c"/proc/self/gid_map", gid_map)?;
+                }
+            }
+            // Nothing mounted here may reach the host's mount namespace.
+            check(libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(
+                c"tmpfs".as_ptr(),
+                self.path.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                self.options.as_ptr().cast(),
+            ))?;
+            // The working directory was entered before the mount, beneath it: enter the tmpfs.
+            check(libc::chdir(self.path.as_ptr()))?;
+
+            let dir = libc::open(
+                self.path.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            );
+            check(dir)?;
+            // `struct landlock_path_beneath_attr`, packed as the kernel declares it.
+            #[repr(C, packed)]
+            struct PathBeneathAttr {
+                allowed_access: u64,
+                parent_fd: i32,
+            }
+            const LANDLOCK_RULE_PATH_BENEATH: libc::c_int = 1;
+            let attr = PathBeneathAttr {
+                allowed_access: self.access,
+                parent_fd: dir,
+            };
+            let added = libc::syscall(
+                libc::SYS_landlock_add_rule,
+                ruleset_fd,
+                LANDLOCK_RULE_PATH_BENEATH,
+                &attr as *const PathBeneathAttr,
+                0u32,
+            );
+            libc::close(dir);
+            if added < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `data` to a `/proc` file, without allocating.
+///
+/// # Safety
+///
+/// Plain system calls; `path` and `data` are valid for their lengths.
+unsafe fn write_proc(path: &std::ffi::CStr, data: &[u8]) -> io::Result<()> {
+    // SAFETY: see above.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let written = libc::write(fd, data.as_ptr().cast(), data.len());
+        libc::close(fd);
+        if written != data.len() as isize {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 impl Confinement {
@@ -543,6 +696,8 @@ impl Confinement {
         // SAFETY: plain system calls on integers and on memory owned by `self`.
         unsafe {
             check(libc::setsid() as libc::c_long)?;
+            // Before the capabilities go: mounting needs them (in the new namespace).
+            self.scratch.apply(self.ruleset_fd)?;
         }
 
         let limits = &self.limits;

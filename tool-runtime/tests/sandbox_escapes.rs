@@ -350,3 +350,29 @@ except OSError as e:
         "the code wrote to the host's socket: {got:?}"
     );
 }
+
+#[tokio::test]
+async fn the_code_cannot_fill_the_disk() {
+    // Many files, each under the per-file limit: only a cap on the whole folder stops this.
+    let out = python(
+        r#"import os
+chunk = b'x' * (1 << 20)
+total = 0
+try:
+    for i in range(100000):
+        with open('f%d' % i, 'wb') as f:
+            for _ in range(8):
+                f.write(chunk)
+                total += 1
+except OSError as e:
+    print('stopped', e.errno, total)
+else:
+    print('wrote', total)"#,
+    )
+    .await;
+    let mut words = out.stdout.split_whitespace();
+    assert_eq!(words.next(), Some("stopped"), "{out:?}");
+    assert_eq!(words.next(), Some("28"), "ENOSPC expected: {out:?}");
+    let mib: u64 = words.next().unwrap().parse().unwrap();
+    assert!(mib <= 64, "{mib} MiB written: {out:?}");
+}
