@@ -594,13 +594,7 @@ impl ScratchMount {
     ///
     /// Between fork and exec only: it changes the calling process's namespaces.
     unsafe fn apply(&self, ruleset_fd: i32) -> io::Result<()> {
-        let check = |ret: libc::c_int| {
-            if ret < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(())
-            }
-        };
+        let check = os_check::<libc::c_int>;
         // SAFETY: system calls on C strings and buffers owned by `self`.
         unsafe {
             match &self.id_maps {
@@ -662,6 +656,15 @@ impl ScratchMount {
     }
 }
 
+/// A system call's return value: negative is the error in `errno`.
+fn os_check<T: Into<i64>>(ret: T) -> io::Result<()> {
+    if ret.into() < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Writes `data` to a `/proc` file, without allocating.
 ///
 /// # Safety
@@ -686,13 +689,7 @@ unsafe fn write_proc(path: &std::ffi::CStr, data: &[u8]) -> io::Result<()> {
 impl Confinement {
     /// Runs in the forked child. Any failure aborts the spawn: the code never runs unconfined.
     fn apply(&self) -> io::Result<()> {
-        let check = |ret: libc::c_long| {
-            if ret < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(())
-            }
-        };
+        let check = os_check::<libc::c_long>;
         // SAFETY: plain system calls on integers and on memory owned by `self`.
         unsafe {
             check(libc::setsid() as libc::c_long)?;
