@@ -907,3 +907,24 @@ async fn every_call_of_eight_concurrent_tasks_has_its_durable_record() {
         .count();
     assert_eq!(refused, 8 * 334);
 }
+
+#[tokio::test]
+async fn list_items_carry_their_own_bound() {
+    let tb = toolbox(App::seeded());
+    let ok = tb
+        .call_json(&agent(), "tag_customer", r#"{"tags":["vip","late"]}"#)
+        .await;
+    assert_eq!(ok.result(), Some(json!(7)));
+    let reply = tb
+        .call_json(
+            &agent(),
+            "tag_customer",
+            r#"{"tags":["vip","far-too-long"]}"#,
+        )
+        .await;
+    assert_eq!(code(&reply), Some("invalid_input"));
+    assert_eq!(
+        fields(&reply)["tags[1]"],
+        json!(["must be at most 8 characters long"])
+    );
+}

@@ -257,6 +257,16 @@ pub async fn count_matching(
     Ok(1 + usize::from(alternative.is_some()) + more.len())
 }
 
+/// Tag a customer: a list of bounded strings.
+#[secure_tool(role = "support_agent")]
+pub async fn tag_customer(
+    /// Up to three tags of at most 8 characters each.
+    #[validate(length(min = 1, max = 3))]
+    tags: Vec<tool_runtime::BoundedString<8>>,
+) -> Result<usize, ToolError> {
+    Ok(tags.iter().map(|t| t.len()).sum())
+}
+
 /// The toolbox with every tool above, on a seeded app.
 pub fn toolbox(app: App) -> tool_runtime::Toolbox<App> {
     toolbox_with(app, |b| b)
@@ -281,7 +291,8 @@ pub fn toolbox_with(
         .tool(Failing)
         .tool(Huge)
         .tool(Pick)
-        .tool(CountMatching))
+        .tool(CountMatching)
+        .tool(TagCustomer))
     .build()
     .expect("the test toolbox builds")
 }

@@ -71,6 +71,7 @@ pub mod approval;
 mod args;
 pub mod audit;
 mod blocking;
+mod bounded;
 mod erased;
 pub mod error;
 pub mod export;
@@ -89,6 +90,7 @@ pub mod toolbox;
 
 pub use args::{ArgsSource, find_duplicate_key};
 pub use audit::{AuditRecord, AuditSink};
+pub use bounded::BoundedString;
 pub use error::{ErrorCode, FieldErrors, ToolError};
 pub use export::{Definitions, ToolDefinition};
 pub use fs::{PathPolicy, SafePath};
@@ -104,6 +106,7 @@ pub use tool_macros::{Record, Role, SafeOutput, secure_tool};
 
 /// Everything an application needs: `use tool_runtime::prelude::*;`.
 pub mod prelude {
+    pub use crate::bounded::BoundedString;
     pub use crate::error::{ErrorCode, ToolError};
     pub use crate::fs::{PathPolicy, SafePath};
     pub use crate::output::{Record as _, SafeOutput as _};

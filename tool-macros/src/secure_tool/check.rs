@@ -231,7 +231,7 @@ fn check_type(
         Kind::Path => Err(path_error(name, span)),
         Kind::Text if path_named => Err(path_error(name, span)),
         Kind::Text if in_list => Err(Error::custom(format!(
-            "the items of `{name}` are unbounded strings: `length(max = N)` bounds the list, not its items; use an enum, or a newtype whose deserialisation bounds its length"
+            "the items of `{name}` are unbounded strings: `length(max = N)` bounds the list, not its items; make them `BoundedString<N>` (at most N characters) or an enum"
         ))
         .with_span(&span)),
         Kind::Text if !bounded => Err(Error::custom(format!(
