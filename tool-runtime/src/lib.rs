@@ -72,6 +72,7 @@ mod args;
 pub mod audit;
 mod blocking;
 mod bounded;
+mod dispatch;
 mod erased;
 pub mod error;
 pub mod export;
