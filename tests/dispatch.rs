@@ -928,3 +928,41 @@ async fn list_items_carry_their_own_bound() {
         json!(["must be at most 8 characters long"])
     );
 }
+
+#[tokio::test]
+async fn an_expired_ticket_runs_nothing() {
+    let app = App::seeded();
+    let tb = toolbox_with(app.clone(), |b| {
+        b.limits(tool_runtime::Limits {
+            approval_ttl: Duration::from_millis(50),
+            ..Default::default()
+        })
+    });
+    let reply = tb
+        .call_json(&admin(), "delete_customer", r#"{"customer_id":"C001"}"#)
+        .await;
+    let ticket = ticket_of(&reply);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        code(&tb.approve(&admin(), &ticket).await),
+        Some("approval_denied")
+    );
+    assert!(app.customers.lock().unwrap().contains_key("C001"));
+}
+
+#[tokio::test]
+async fn a_ticket_outlives_no_change_of_role() {
+    let app = App::seeded();
+    let tb = toolbox(app.clone());
+    let reply = tb
+        .call_json(&admin(), "delete_customer", r#"{"customer_id":"C001"}"#)
+        .await;
+    let ticket = ticket_of(&reply);
+    // The same user, demoted by the host before the human answered.
+    let demoted = Session::authenticated("dave", Role::SupportAgent);
+    assert_eq!(
+        code(&tb.approve(&demoted, &ticket).await),
+        Some("approval_denied")
+    );
+    assert!(app.customers.lock().unwrap().contains_key("C001"));
+}
