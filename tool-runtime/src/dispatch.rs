@@ -248,7 +248,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     ///
     /// A line that is not UTF-8 gets `invalid_request`: decoding it lossily could turn it into
     /// a different, valid call. A host need not hold an endless line in memory to have it
-    /// refused: it may stop reading at one byte over [`Limits::max_request_bytes`] and pass
+    /// refused: it may stop reading at one byte over [`Limits::max_request_bytes`](crate::Limits::max_request_bytes) and pass
     /// what it has, which gets `too_large` like the whole line would.
     pub async fn handle_line_bytes(&self, session: &Session, line: &[u8]) -> ToolReply {
         if line.len() > self.inner.limits.max_request_bytes {
