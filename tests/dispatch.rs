@@ -628,6 +628,14 @@ async fn struct_arguments_are_validated_by_their_own_rules_and_refuse_smuggled_f
             r#"{"filter":{"name":"ab"},"more":[{"name":"ok"},{"name":"toolong"}]}"#,
             "more[1].name",
         ),
+        (
+            r#"{"filter":{"name":"ab"},"more":[],"extra":[{"name":"toolong"}]}"#,
+            "extra[0].name",
+        ),
+        (
+            r#"{"filter":{"name":"ab"},"more":[],"boxed":{"name":"toolong"}}"#,
+            "boxed.name",
+        ),
     ];
     for (args, field) in cases {
         let reply = tb.call_json(&user(), "count_matching", args).await;

@@ -252,9 +252,14 @@ pub async fn count_matching(
     /// More filters.
     #[validate(length(max = 3))]
     more: Vec<Filter>,
+    /// Optional groups of filters.
+    #[validate(length(max = 2))]
+    extra: Option<Vec<Filter>>,
+    /// A boxed filter.
+    boxed: Option<Box<Filter>>,
 ) -> Result<usize, ToolError> {
-    let _ = filter;
-    Ok(1 + usize::from(alternative.is_some()) + more.len())
+    let _ = (filter, boxed);
+    Ok(1 + usize::from(alternative.is_some()) + more.len() + extra.map_or(0, |e| e.len()))
 }
 
 /// Tag a customer: a list of bounded strings.

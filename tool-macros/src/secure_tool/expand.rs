@@ -275,31 +275,59 @@ fn access_tokens(access: &Access) -> darling::Result<TokenStream> {
     })
 }
 
-/// The call that runs an argument's own type's rules, through `Option` and lists: which rules
-/// apply (the type's `Validate`, or none) is left to the compiler, per type.
+/// The call that runs an argument's own type's rules, through `Option`, `Box` and lists:
+/// which rules apply (the type's `Validate`, or none) is left to the compiler, per type.
 fn nested_check(ident: &Ident, ty: &syn::Type) -> TokenStream {
     let key = ident.unraw().to_string();
-    let inner = |t: &syn::Type| -> Option<syn::Type> {
-        crate::types::head(t).and_then(|(_, args)| args.first().map(|a| (*a).clone()))
+    nested_walk(quote!(&self.#ident), ty, quote!(#key), 0)
+}
+
+/// `value` is an expression of type `&ty`; `path` one of type `&str`.
+fn nested_walk(value: TokenStream, ty: &syn::Type, path: TokenStream, depth: usize) -> TokenStream {
+    let item = format_ident!("__v{}", depth);
+    let index = format_ident!("__i{}", depth);
+    let item_path = format_ident!("__p{}", depth);
+    let leaf = || {
+        quote! { (&&__tr::Nested(#value)).nested_validate(#path, __errors); }
     };
-    match crate::types::head(ty) {
-        Some((name, _)) if name == "Option" => match inner(ty) {
-            Some(_) => quote! {
-                if let ::core::option::Option::Some(__v) = &self.#ident {
-                    (&&__tr::Nested(__v)).nested_validate(#key, __errors);
+    let (inner, list) = match ty {
+        syn::Type::Array(a) => (Some(&*a.elem), true),
+        syn::Type::Slice(s) => (Some(&*s.elem), true),
+        syn::Type::Group(g) => return nested_walk(value, &g.elem, path, depth),
+        syn::Type::Paren(p) => return nested_walk(value, &p.elem, path, depth),
+        _ => match crate::types::head(ty) {
+            Some((name, args)) => {
+                let list = matches!(
+                    name.as_str(),
+                    "Vec" | "VecDeque" | "BTreeSet" | "HashSet" | "LinkedList"
+                );
+                match (name.as_str(), args.first()) {
+                    ("Option", Some(inner)) => {
+                        let body = nested_walk(quote!(#item), inner, path, depth + 1);
+                        return quote! {
+                            if let ::core::option::Option::Some(#item) = #value { #body }
+                        };
+                    }
+                    ("Box" | "Arc" | "Rc", Some(inner)) => {
+                        return nested_walk(quote!(&**#value), inner, path, depth + 1);
+                    }
+                    (_, Some(inner)) if list => (Some(*inner), true),
+                    _ => (None, false),
                 }
-            },
-            None => quote!(),
+            }
+            None => (None, false),
         },
-        Some((name, _)) if matches!(name.as_str(), "Vec" | "VecDeque" | "BTreeSet" | "HashSet") => {
+    };
+    match (inner, list) {
+        (Some(inner), true) => {
+            let body = nested_walk(quote!(#item), inner, quote!(&#item_path), depth + 1);
             quote! {
-                for (__i, __v) in self.#ident.iter().enumerate() {
-                    (&&__tr::Nested(__v)).nested_validate(&::std::format!("{}[{}]", #key, __i), __errors);
+                for (#index, #item) in (#value).iter().enumerate() {
+                    let #item_path = ::std::format!("{}[{}]", #path, #index);
+                    #body
                 }
             }
         }
-        _ => quote! {
-            (&&__tr::Nested(&self.#ident)).nested_validate(#key, __errors);
-        },
+        _ => leaf(),
     }
 }
