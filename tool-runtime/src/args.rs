@@ -134,7 +134,10 @@ pub(crate) fn validation_messages(errors: &ValidationErrors) -> FieldErrors {
 
 fn collect(errors: &ValidationErrors, prefix: String, out: &mut FieldErrors) {
     for (field, kind) in errors.errors() {
-        let path = if prefix.is_empty() {
+        // validator names the inner value of some wrappers `_tmp_validator`: not the model's.
+        let path = if field == "_tmp_validator" {
+            prefix.clone()
+        } else if prefix.is_empty() {
             field.to_string()
         } else {
             format!("{prefix}.{field}")

@@ -19,7 +19,7 @@ pub async fn run_blocking<R: Send + 'static>(
 ) -> Result<R, ToolError> {
     let scope = DetailScope::current();
     let abandoned = Arc::new(AtomicBool::new(false));
-    let on_drop = AbandonOnDrop(Arc::clone(&abandoned));
+    let on_drop = AbandonOnDrop(Some(Arc::clone(&abandoned)));
     let joined = tokio::task::spawn_blocking(move || {
         let out = match scope {
             Some(scope) => scope.run_sync(handler),
@@ -40,16 +40,18 @@ pub async fn run_blocking<R: Send + 'static>(
 }
 
 /// Marks the call abandoned when its future is dropped before the handler returned.
-struct AbandonOnDrop(Arc<AtomicBool>);
+struct AbandonOnDrop(Option<Arc<AtomicBool>>);
 
 impl AbandonOnDrop {
-    fn disarm(self) {
-        std::mem::forget(self);
+    fn disarm(mut self) {
+        self.0 = None;
     }
 }
 
 impl Drop for AbandonOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
+        if let Some(flag) = &self.0 {
+            flag.store(true, Ordering::Release);
+        }
     }
 }

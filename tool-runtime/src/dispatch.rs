@@ -248,16 +248,27 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     ///
     /// A line that is not UTF-8 gets `invalid_request`: decoding it lossily could turn it into
     /// a different, valid call. A host need not hold an endless line in memory to have it
-    /// refused: it may stop reading at one byte over [`Limits::max_request_bytes`](crate::Limits::max_request_bytes) and pass
-    /// what it has, which gets `too_large` like the whole line would.
+    /// refused: it may stop reading at one byte over
+    /// [`Limits::max_request_bytes`](crate::Limits::max_request_bytes) and pass what it has,
+    /// which gets `too_large` like the whole line would.
     pub async fn handle_line_bytes(&self, session: &Session, line: &[u8]) -> ToolReply {
+        self.handle_bytes(session, line, true).await
+    }
+
+    /// [`handle_call_line`](Self::handle_call_line) for a line as read from a byte stream:
+    /// the model's text, so approval answers are refused.
+    pub async fn handle_call_line_bytes(&self, session: &Session, line: &[u8]) -> ToolReply {
+        self.handle_bytes(session, line, false).await
+    }
+
+    async fn handle_bytes(&self, session: &Session, line: &[u8], answers: bool) -> ToolReply {
         if line.len() > self.inner.limits.max_request_bytes {
             let mut trace = Trace::new("");
             trace.record_oversized(line.len());
             return self.finish(session, trace, Err(self.request_too_large()));
         }
         match std::str::from_utf8(line) {
-            Ok(text) => self.handle_line(session, text).await,
+            Ok(text) => self.handle(session, text, answers).await,
             Err(_) => {
                 let err =
                     ToolError::invalid_request("The line is not UTF-8 text; send JSON in UTF-8.");

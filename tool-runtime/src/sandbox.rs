@@ -164,6 +164,14 @@ const PIPE_GRACE: Duration = Duration::from_secs(2);
 ///
 /// A non-zero exit, a crash, a timeout or an over-long output are all results, not errors.
 pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Output, SandboxError> {
+    // A tmpfs of size 0 has no limit at all.
+    if limits.scratch_bytes == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "Limits::scratch_bytes must be more than zero",
+        )
+        .into());
+    }
     check_seccomp()?;
     let interpreter = interpreter(language).await?;
     // The script lives beside the scratch folder, not in it: the scratch `tmpfs` is mounted
@@ -202,7 +210,16 @@ pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Outp
     unsafe {
         command.pre_exec(move || confinement.apply());
     }
-    let mut child = command.spawn()?;
+    let mut child = command.spawn().map_err(|e| match e.kind() {
+        // The child could not confine itself: the kernel (or a container's policy) refused a
+        // namespace, a mount, Landlock or seccomp. Nothing ran.
+        io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported | io::ErrorKind::InvalidInput => {
+            SandboxError::Unsupported(format!(
+                "a confinement step was refused (a mount namespace, or for a host that is not root an unprivileged user namespace; Landlock; seccomp): {e}"
+            ))
+        }
+        _ => SandboxError::Io(e),
+    })?;
     drop(ruleset);
     let pid = child.id().and_then(|id| i32::try_from(id).ok());
 
@@ -488,6 +505,39 @@ const REFUSED_SYSCALLS: &[libc::c_long] = &[
     libc::SYS_quotactl,
     libc::SYS_syslog,
     libc::SYS_vhangup,
+    // Landlock governs what may be read and written, not a file's metadata: without these the
+    // code could chmod, chown, re-date or tag any file its user owns (setuid-root on a root
+    // host's binaries) without being able to read it.
+    libc::SYS_fchmod,
+    libc::SYS_fchmodat,
+    libc::SYS_fchown,
+    libc::SYS_fchownat,
+    libc::SYS_setxattr,
+    libc::SYS_lsetxattr,
+    libc::SYS_fsetxattr,
+    libc::SYS_removexattr,
+    libc::SYS_lremovexattr,
+    libc::SYS_fremovexattr,
+    libc::SYS_utimensat,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_chmod,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_fchmodat2,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_chown,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_lchown,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_utime,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_utimes,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_futimesat,
+    // setxattrat and removexattrat (Linux 6.13), not yet named by the libc crate.
+    #[cfg(target_arch = "x86_64")]
+    463,
+    #[cfg(target_arch = "x86_64")]
+    466,
 ];
 
 const NOT_IMPLEMENTED_SYSCALLS: &[libc::c_long] = &[

@@ -376,3 +376,48 @@ else:
     let mib: u64 = words.next().unwrap().parse().unwrap();
     assert!(mib <= 64, "{mib} MiB written: {out:?}");
 }
+
+#[tokio::test]
+async fn host_files_keep_their_owner_mode_times_and_attributes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "host data").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let before = std::fs::metadata(&victim).unwrap();
+    let path = victim.display();
+    let out = python(&format!(
+        r#"import os
+for name, call in [
+    ('chmod', lambda: os.chmod('{path}', 0o4777)),
+    ('chown', lambda: os.chown('{path}', 65534, 65534)),
+    ('utime', lambda: os.utime('{path}', (0, 0))),
+    ('setxattr', lambda: os.setxattr('{path}', 'user.x', b'1')),
+    # A file it may read (its own script, the host's): opened, then changed through the handle.
+    ('fchmod readable', lambda: os.fchmod(os.open(__file__, os.O_RDONLY), 0o4777)),
+]:
+    try:
+        call(); print(name, 'done')
+    except OSError as e:
+        print(name, 'refused', e.errno)"#
+    ))
+    .await;
+    for name in ["chmod", "chown", "utime", "setxattr", "fchmod readable"] {
+        assert!(
+            out.stdout.contains(&format!("{name} refused")),
+            "{name} was not refused: {out:?}"
+        );
+    }
+    let after = std::fs::metadata(&victim).unwrap();
+    assert_eq!(after.permissions().mode(), before.permissions().mode());
+    assert_eq!(after.modified().unwrap(), before.modified().unwrap());
+}
+
+#[tokio::test]
+async fn a_scratch_of_no_size_is_refused() {
+    let limits = Limits {
+        scratch_bytes: 0,
+        ..Limits::default()
+    };
+    assert!(run(Language::Python, "print(1)", &limits).await.is_err());
+}

@@ -26,4 +26,13 @@ async fn read_other(
     Ok(target.exists())
 }
 
+/// Read a third file.
+#[secure_tool(role = "user")]
+async fn read_third(
+    /// A bounded string is still a string: named like a path, it needs a path policy.
+    file_path: tool_runtime::BoundedString<200>,
+) -> Result<String, ToolError> {
+    Ok(file_path.into_inner())
+}
+
 fn main() {}

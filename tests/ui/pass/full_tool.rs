@@ -72,7 +72,12 @@ pub fn list_orders(
     /// How many.
     #[validate(range(min = 1, max = 50))]
     limit: u8,
+    /// A fixed-size array is bounded by its type.
+    window: Option<[u32; 2]>,
+    /// Bounded strings need no length rule.
+    tags: Option<[tool_runtime::BoundedString<8>; 2]>,
 ) -> Result<Vec<Order>, ToolError> {
+    let _ = (window, tags);
     Ok((0..limit).map(|i| Order { id: i.to_string(), total: 0.0, card: String::new() }).collect())
 }
 
@@ -109,5 +114,5 @@ fn main() {
         .build()
         .unwrap();
     let _args = FindOrderArgs { order_id: "O1".into() };
-    let _ = list_orders(3);
+    let _ = list_orders(3, None, None);
 }

@@ -176,6 +176,10 @@ fn check_arg(arg: &Arg<'_>) -> darling::Result<()> {
 /// smart pointers that change nothing about what the model can send.
 enum Kind<'a> {
     Text,
+    /// `BoundedString<N>`: bounded by its type.
+    BoundedText,
+    /// `[T; N]`: bounded by its type.
+    Array(&'a Type),
     List(Option<&'a Type>),
     Optional(&'a Type),
     Path,
@@ -186,7 +190,7 @@ enum Kind<'a> {
 fn kind(ty: &Type) -> Kind<'_> {
     match ty {
         Type::Reference(r) => return kind(&r.elem),
-        Type::Array(a) => return Kind::List(Some(&a.elem)),
+        Type::Array(a) => return Kind::Array(&a.elem),
         Type::Slice(s) => return Kind::List(Some(&s.elem)),
         Type::Group(g) => return kind(&g.elem),
         Type::Paren(p) => return kind(&p.elem),
@@ -197,6 +201,7 @@ fn kind(ty: &Type) -> Kind<'_> {
     };
     match head_name.as_str() {
         "String" | "str" => Kind::Text,
+        "BoundedString" => Kind::BoundedText,
         "Box" | "Cow" | "Arc" | "Rc" => match args.first() {
             Some(inner) => kind(inner),
             None => Kind::Other,
@@ -229,7 +234,7 @@ fn check_type(
         ))
         .with_span(&span)),
         Kind::Path => Err(path_error(name, span)),
-        Kind::Text if path_named => Err(path_error(name, span)),
+        Kind::Text | Kind::BoundedText if path_named => Err(path_error(name, span)),
         Kind::Text if in_list => Err(Error::custom(format!(
             "the items of `{name}` are unbounded strings: `length(max = N)` bounds the list, not its items; make them `BoundedString<N>` (at most N characters) or an enum"
         ))
@@ -242,8 +247,10 @@ fn check_type(
             "argument `{name}` is an unbounded list: add `#[validate(length(max = N))]`, or use an enum or a validated newtype"
         ))
         .with_span(&span)),
-        Kind::List(Some(item)) => check_type(name, item, false, path_named, true),
-        Kind::Text | Kind::List(None) | Kind::Other => Ok(()),
+        Kind::List(Some(item)) | Kind::Array(item) => {
+            check_type(name, item, false, path_named, true)
+        }
+        Kind::Text | Kind::BoundedText | Kind::List(None) | Kind::Other => Ok(()),
     }
 }
 

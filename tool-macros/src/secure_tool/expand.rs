@@ -64,10 +64,7 @@ pub fn generate(
     let mut secrets = Vec::new();
     let mut nested = Vec::new();
     for arg in tool.args() {
-        let already_nested = arg
-            .validate
-            .iter()
-            .any(|a| quote!(#a).to_string().contains("nested"));
+        let already_nested = arg.validate.iter().any(|a| has_nested_rule(a));
         if !already_nested {
             nested.push(nested_check(arg.ident, arg.ty));
         }
@@ -273,6 +270,24 @@ fn access_tokens(access: &Access) -> darling::Result<TokenStream> {
             })
         }
     })
+}
+
+/// Whether `#[validate(...)]` holds the rule `nested` itself (not a word in a message or a
+/// function's name).
+fn has_nested_rule(attr: &syn::Attribute) -> bool {
+    let mut found = false;
+    let _ = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("nested") {
+            found = true;
+        }
+        if meta.input.peek(syn::Token![=]) {
+            let _: syn::Expr = meta.value()?.parse()?;
+        } else if meta.input.peek(syn::token::Paren) {
+            let _group: proc_macro2::Group = meta.input.parse()?;
+        }
+        Ok(())
+    });
+    found
 }
 
 /// The call that runs an argument's own type's rules, through `Option`, `Box` and lists:
