@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_no_secrets, binary};
+use common::{binary, success_stdout};
 
 #[test]
 fn the_demo_runs_by_default_and_summarises() {
@@ -13,13 +13,7 @@ fn the_demo_runs_by_default_and_summarises() {
             .current_dir(dir.path())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        assert_no_secrets(&text);
+        let text = success_stdout(out);
 
         let summary = text
             .lines()

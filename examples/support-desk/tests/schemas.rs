@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Desk, assert_no_secrets};
+use common::{Desk, success_stdout};
 use serde_json::Value;
 
 const PROVIDERS: [&str; 5] = ["openai", "openai-responses", "anthropic", "gemini", "mcp"];
@@ -26,13 +26,7 @@ fn schemas(desk: &Desk, provider: &str, user: Option<&str>) -> Value {
         args.extend(["--user", user]);
     }
     let out = desk.run(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert_no_secrets(&text);
+    let text = success_stdout(out);
     for column in ["ssn", "payment_token", "password_hash", "internal_notes"] {
         assert!(
             !text.contains(column),

@@ -33,6 +33,18 @@ pub fn secrets() -> Vec<String> {
 }
 
 /// Panics if `text` holds any fixture secret.
+/// The standard output of a command that must have succeeded, checked for secrets.
+pub fn success_stdout(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_no_secrets(&text);
+    text
+}
+
 pub fn assert_no_secrets(text: &str) {
     for secret in secrets() {
         assert!(
@@ -56,11 +68,7 @@ impl Desk {
             .current_dir(dir.path())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        success_stdout(out);
         Desk { dir }
     }
 
@@ -148,13 +156,7 @@ impl Desk {
             .current_dir(self.dir.path())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        assert_no_secrets(&text);
+        let text = success_stdout(out);
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
