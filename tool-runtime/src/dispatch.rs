@@ -15,6 +15,7 @@ use crate::args::{ArgsSource, duplicate_key_error, find_duplicate_key};
 use crate::audit::{AuditRecord, DetailScope};
 use crate::erased::{ParsedArgs, Produced, redact};
 use crate::error::ToolError;
+use crate::random::hex;
 use crate::reply::ToolReply;
 use crate::session::Session;
 use crate::tool::{Access, Gate};
@@ -107,10 +108,6 @@ impl Trace<'_> {
     fn record_oversized(&mut self, bytes: usize) {
         self.arguments = serde_json::json!({ "omitted_bytes": bytes });
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The most of an unparsed request the audit log keeps verbatim.
