@@ -46,5 +46,9 @@ pub fn expand(input: DeriveInput) -> TokenStream {
         impl #impl_generics ::tool_runtime::__private::Record for #ident #ty_generics #where_clause {
             const SECRET_FIELDS: &'static [&'static str] = &[#(#secrets),*];
         }
+
+        // Every SafeOutput has this trait already: a record that is also declared a SafeOutput,
+        // by derive or by hand, has it twice, and the build stops.
+        impl #impl_generics ::tool_runtime::__private::ARecordCannotBeASafeOutput for #ident #ty_generics #where_clause {}
     }
 }

@@ -3,17 +3,19 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
+use futures_util::FutureExt;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::args::{ArgsSource, duplicate_key_error, find_duplicate_key};
 use crate::audit::{AuditRecord, DetailScope};
-use crate::erased::{ParsedArgs, Produced, redact};
+use crate::erased::{ParsedArgs, Produced, panic_error, redact};
 use crate::error::ToolError;
 use crate::random::hex;
 use crate::reply::ToolReply;
@@ -132,9 +134,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             return Err(self.request_too_large());
         }
         let index = self.lookup(session, name)?;
-        self.inner.tools[index]
-            .tool
-            .parse(ArgsSource::Text(args_json))
+        let tool = &self.inner.tools[index].tool;
+        std::panic::catch_unwind(AssertUnwindSafe(|| tool.parse(ArgsSource::Text(args_json))))
+            .unwrap_or_else(|panic| Err(panic_error(&*panic)))
             .map(drop)
     }
 
@@ -302,9 +304,25 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         ))
     }
 
+    /// [`checks`](Self::checks) inside the panic boundary: not only the handler can panic, but a
+    /// custom validator or a hand-written `Deserialize` too, and a panic must still end as an
+    /// `internal` reply with its audit record, never unwind into the host.
+    async fn dispatch(
+        &self,
+        session: &Session,
+        name: &str,
+        source: ArgsSource<'_>,
+        trace: &mut Trace<'_>,
+    ) -> Result<Produced, ToolError> {
+        AssertUnwindSafe(self.checks(session, name, source, trace))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(panic_error(&*panic)))
+    }
+
     /// The checks, in order: lookup (unknown and above-role read the same), authentication,
     /// rate limit, arguments, approval gate, handler under its time limit, output cap.
-    async fn dispatch(
+    async fn checks(
         &self,
         session: &Session,
         name: &str,

@@ -97,12 +97,12 @@ impl<S, H: ToolHandler<S>> ErasedTool<S> for Erased<H> {
         };
         let fut = self.0.call(state, session, args);
         Box::pin(async move {
-            // A handler's panic must not take the host down, nor reach the model as a trace.
-            let value = match AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(result) => result?,
-                Err(panic) => return Err(panic_error(&panic)),
-            };
-            produce(value, max_items)
+            // A panic in the handler or in the output's `Serialize` must not take the host
+            // down, nor reach the model as a trace.
+            AssertUnwindSafe(async move { produce(fut.await?, max_items) })
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(panic_error(&*panic)))
         })
     }
 }
@@ -128,7 +128,9 @@ pub(crate) fn panic_error(panic: &(dyn Any + Send)) -> ToolError {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic with a non-text payload".to_owned());
-    ToolError::internal(std::io::Error::other(format!("handler panicked: {text}")))
+    ToolError::internal(std::io::Error::other(format!(
+        "panicked during the call: {text}"
+    )))
 }
 
 /// A sync handler's blocking task that did not finish: it panicked or was cancelled.

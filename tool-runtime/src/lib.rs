@@ -85,6 +85,7 @@ pub mod rate_limit;
 pub mod reply;
 pub mod role;
 pub mod sandbox;
+mod schema_rules;
 pub mod session;
 pub mod tool;
 pub mod toolbox;
@@ -129,8 +130,8 @@ pub mod __private {
     pub use crate::error::FieldErrors;
     pub use crate::error::ToolError;
     pub use crate::output::{
-        ItemList, Maskable, Project, ProjectAs, Record, SafeOutput, contains, mask_email,
-        mask_keep_last, str_eq,
+        ARecordCannotBeASafeOutput, ItemList, Maskable, Project, ProjectAs, Record, SafeOutput,
+        contains, mask_email, mask_keep_last, str_eq,
     };
     pub use crate::rate_limit::Quota;
     pub use crate::role::Role as RoleTrait;

@@ -33,6 +33,15 @@ pub trait Record {
     const SECRET_FIELDS: &'static [&'static str];
 }
 
+/// What keeps a record from being a safe output: every `SafeOutput` has it, and
+/// `#[derive(Record)]` implements it too, so a type declared both (by derive or by a hand-written
+/// `impl SafeOutput`) has two implementations and does not compile. A record reaches the model
+/// only through a projection, which leaves its `#[secret]` fields out.
+#[doc(hidden)]
+pub trait ARecordCannotBeASafeOutput {}
+
+impl<T: SafeOutput> ARecordCannotBeASafeOutput for T {}
+
 /// A value that projects into the safe type `T` field by field. Derived by `SafeOutput` for
 /// its source; lists and options project item by item; plain values project to themselves.
 #[diagnostic::on_unimplemented(
@@ -131,26 +140,27 @@ impl<S: ProjectAs<T>, T> ProjectAs<T> for Option<S> {
 pub trait ItemList {}
 impl<T> ItemList for Vec<T> {}
 
-/// A field `#[mask(...)]` can apply to.
+/// A field `#[mask(...)]` can apply to. The mask is applied when the value is serialised, so it
+/// holds for every value of the type that reaches the model, however it was built.
 #[diagnostic::on_unimplemented(
     message = "`#[mask]` works on string fields only, and this field is `{Self}`",
     label = "not a string",
     note = "remove `#[mask]` from this field, or project it as a `String`"
 )]
 pub trait Maskable: Sized {
-    /// Applies `f` to the text.
-    fn mask_with(self, f: impl Fn(&str) -> String) -> Self;
+    /// The value with `f` applied to its text.
+    fn masked(&self, f: impl Fn(&str) -> String) -> Self;
 }
 
 impl Maskable for String {
-    fn mask_with(self, f: impl Fn(&str) -> String) -> Self {
-        f(&self)
+    fn masked(&self, f: impl Fn(&str) -> String) -> Self {
+        f(self)
     }
 }
 
 impl Maskable for Option<String> {
-    fn mask_with(self, f: impl Fn(&str) -> String) -> Self {
-        self.map(|s| f(&s))
+    fn masked(&self, f: impl Fn(&str) -> String) -> Self {
+        self.as_deref().map(f)
     }
 }
 

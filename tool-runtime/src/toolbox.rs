@@ -12,6 +12,7 @@ use crate::audit::{AuditSink, TracingSink};
 use crate::erased::{Erased, ErasedTool, ParsedArgs};
 use crate::export::{Definitions, ExportError, ToolDefinition, input_schema_of, output_schema_of};
 use crate::rate_limit::{InMemoryRateLimiter, RateLimiter};
+use crate::schema_rules::{self, Rule};
 use crate::session::Session;
 use crate::tool::{ToolHandler, ToolSpec};
 
@@ -58,9 +59,53 @@ pub enum BuildError {
         /// A JSON pointer into the tool's input schema.
         at: String,
     },
+    /// A string or list in the arguments has no upper bound, at any depth: in a struct
+    /// argument's field, an enum's variant or a list's items.
+    #[error(
+        "tool `{tool}`: the {what} at `{at}` has no upper bound, so the model could send megabytes; give it `#[validate(length(max = N))]` (for list items, `BoundedString<N>`), or make it an enum"
+    )]
+    UnboundedArgument {
+        /// The tool.
+        tool: String,
+        /// A JSON pointer into the tool's input schema.
+        at: String,
+        /// `string` or `list`.
+        what: &'static str,
+    },
+    /// A `pattern` that the exported schema and the runtime would read differently.
+    #[error("tool `{tool}`: at `{at}`, {why}")]
+    PatternDialect {
+        /// The tool.
+        tool: String,
+        /// A JSON pointer into the tool's input schema.
+        at: String,
+        /// What differs, and what to write instead.
+        why: String,
+    },
     /// An approval ticket would outlive any human's review.
     #[error("approval_ttl must be at most a day")]
     ApprovalTtlTooLong,
+}
+
+impl BuildError {
+    fn from_violation(tool: &str, violation: schema_rules::Violation) -> Self {
+        let tool = tool.to_owned();
+        let at = violation.at;
+        match violation.rule {
+            Rule::OpenObject => BuildError::OpenArgumentType { tool, at },
+            Rule::UnboundedString => BuildError::UnboundedArgument {
+                tool,
+                at,
+                what: "string",
+            },
+            Rule::UnboundedList => BuildError::UnboundedArgument {
+                tool,
+                at,
+                what: "list",
+            },
+            Rule::Pattern(why) => BuildError::PatternDialect { tool, at, why },
+        }
+    }
 }
 
 /// A call waiting for a human's approval, as [`Toolbox::pending_call`] shows it.
@@ -185,7 +230,9 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
         self
     }
 
-    /// Builds the toolbox, refusing duplicate or invalid names and zero limits.
+    /// Builds the toolbox, refusing duplicate or invalid names, zero limits, and argument
+    /// schemas that break a rule (an open object, an unbounded string or list at any depth, a
+    /// pattern the two regex dialects read differently).
     pub fn build(self) -> Result<Toolbox<S>, BuildError> {
         let limits = self.limits;
         for (name, value) in [
@@ -205,11 +252,8 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
         let mut tools = Vec::with_capacity(self.tools.len());
         let mut definitions = Vec::with_capacity(self.tools.len());
         for (index, (spec, tool, input, output)) in self.tools.into_iter().enumerate() {
-            if let Some(at) = open_object(&input, String::new()) {
-                return Err(BuildError::OpenArgumentType {
-                    tool: spec.name.to_owned(),
-                    at,
-                });
+            if let Some(violation) = schema_rules::check(&input) {
+                return Err(BuildError::from_violation(spec.name, violation));
             }
             definitions.push(ToolDefinition {
                 name: spec.name.to_owned(),
@@ -263,45 +307,4 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                 .is_some_and(|i| self.inner.tools[i].spec.access.allows(session))
         })
     }
-}
-
-/// The first object schema under `schema` that lists properties but does not refuse others:
-/// a type without `deny_unknown_fields`, whose extra fields serde would silently ignore.
-fn open_object(schema: &Value, at: String) -> Option<String> {
-    let Value::Object(node) = schema else {
-        return None;
-    };
-    let has_properties = node
-        .get("properties")
-        .and_then(Value::as_object)
-        .is_some_and(|p| !p.is_empty());
-    if has_properties && node.get("additionalProperties") != Some(&Value::Bool(false)) {
-        return Some(if at.is_empty() { "/".to_owned() } else { at });
-    }
-    for key in ["properties", "$defs", "definitions"] {
-        if let Some(Value::Object(children)) = node.get(key) {
-            for (name, child) in children {
-                if let Some(found) = open_object(child, format!("{at}/{key}/{name}")) {
-                    return Some(found);
-                }
-            }
-        }
-    }
-    for key in ["items", "additionalProperties", "not"] {
-        if let Some(child) = node.get(key)
-            && let Some(found) = open_object(child, format!("{at}/{key}"))
-        {
-            return Some(found);
-        }
-    }
-    for key in ["anyOf", "oneOf", "allOf", "prefixItems"] {
-        if let Some(Value::Array(children)) = node.get(key) {
-            for (i, child) in children.iter().enumerate() {
-                if let Some(found) = open_object(child, format!("{at}/{key}/{i}")) {
-                    return Some(found);
-                }
-            }
-        }
-    }
-    None
 }

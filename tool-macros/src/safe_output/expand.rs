@@ -3,7 +3,7 @@
 
 use heck::ToSnakeCase;
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
@@ -70,6 +70,20 @@ fn struct_impls(model: &Model, fields: &[Field]) -> TokenStream {
     let count = fields.len();
     let idents: Vec<_> = fields.iter().map(|f| &f.ident).collect();
     let keys: Vec<String> = idents.iter().map(|i| i.unraw().to_string()).collect();
+    // A mask applies where the value leaves for the model, so that it holds for every value of
+    // the type, projected or built by hand.
+    let values = fields.iter().map(|f| {
+        let field = &f.ident;
+        match &f.mask {
+            None => quote!(self.#field),
+            Some(Mask::KeepLast(n)) => quote_spanned!(field.span()=>
+                __tr::Maskable::masked(&self.#field, |__t: &str| __tr::mask_keep_last(__t, #n))
+            ),
+            Some(Mask::Email) => quote_spanned!(field.span()=>
+                __tr::Maskable::masked(&self.#field, __tr::mask_email)
+            ),
+        }
+    });
     // Each field's type must itself be safe: checked at the field, so the error points there.
     let field_checks = fields.iter().map(|f| {
         let ty = &f.ty;
@@ -117,7 +131,7 @@ fn struct_impls(model: &Model, fields: &[Field]) -> TokenStream {
             fn serialize<__Ser: __tr::serde::Serializer>(&self, __serializer: __Ser) -> ::core::result::Result<__Ser::Ok, __Ser::Error> {
                 use __tr::serde::ser::SerializeStruct as _;
                 let mut __state = __serializer.serialize_struct(#name, #count)?;
-                #( __state.serialize_field(#keys, &self.#idents)?; )*
+                #( __state.serialize_field(#keys, &#values)?; )*
                 __state.end()
             }
         }
@@ -146,19 +160,20 @@ fn struct_impls(model: &Model, fields: &[Field]) -> TokenStream {
 
 fn projection(model: &Model, from: &syn::Type, fields: &[Field]) -> TokenStream {
     let ident = &model.ident;
-    let assignments = fields.iter().map(|f| {
+    // The source is destructured, never read through field access: field access would reach
+    // through `Deref` into another type's fields, past the secret check of this source.
+    let bindings: Vec<_> = fields
+        .iter()
+        .map(|f| format_ident!("__f_{}", f.ident.unraw()))
+        .collect();
+    let pattern = fields.iter().zip(&bindings).map(|(f, binding)| {
+        let field = &f.ident;
+        quote_spanned!(field.span()=> #field: #binding)
+    });
+    let assignments = fields.iter().zip(&bindings).map(|(f, binding)| {
         let field = &f.ident;
         let ty = &f.ty;
-        let value = match &f.mask {
-            None => quote_spanned!(field.span()=> __tr::Project::<#ty>::project(__source.#field)),
-            Some(Mask::KeepLast(n)) => quote_spanned!(field.span()=>
-                __tr::Maskable::mask_with(__source.#field, |__t: &str| __tr::mask_keep_last(__t, #n))
-            ),
-            Some(Mask::Email) => quote_spanned!(field.span()=>
-                __tr::Maskable::mask_with(__source.#field, __tr::mask_email)
-            ),
-        };
-        quote!(#field: #value)
+        quote_spanned!(field.span()=> #field: __tr::Project::<#ty>::project(#binding))
     });
     // A projection that names a secret field stops the build, at the field.
     let secret_checks = fields.iter().map(|f| {
@@ -178,7 +193,8 @@ fn projection(model: &Model, from: &syn::Type, fields: &[Field]) -> TokenStream 
 
         impl __tr::Project<#ident> for #from {
             fn project(self) -> #ident {
-                let __source = self;
+                type __Source = #from;
+                let __Source { #(#pattern,)* .. } = self;
                 #ident { #(#assignments,)* }
             }
         }

@@ -25,7 +25,10 @@ pub enum Access {
     Role(RoleRef),
 }
 
-const DESTRUCTIVE_PREFIXES: &[&str] = &["delete", "remove", "drop", "purge", "destroy", "wipe"];
+/// Words that say a tool destroys something, wherever they stand in its name.
+const DESTRUCTIVE_WORDS: &[&str] = &[
+    "delete", "remove", "drop", "purge", "destroy", "wipe", "erase", "reset", "clear", "truncate",
+];
 /// Words of an argument's name (split on `_`) that make a string argument a path.
 const PATH_WORDS: &[&str] = &[
     "path",
@@ -67,21 +70,29 @@ pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked>
             }
             name
         }
-        None => sig.ident.to_string(),
+        None => {
+            let name = sig.ident.unraw().to_string();
+            if !valid_tool_name(&name) {
+                errors.push(
+                    Error::custom(format!(
+                        "`{name}` cannot be a tool name: providers accept 1 to 64 ASCII letters, digits, `_` or `-`; rename the function, or set `name = \"...\"`"
+                    ))
+                    .with_span(&sig.ident),
+                );
+            }
+            name
+        }
     };
 
     let destructive = attr.destructive.is_present();
     // Both the model-facing name and the function's own: renaming must not hide what it does.
     let fn_name = sig.ident.unraw().to_string();
     let named = attr.name.as_ref().map(|l| (name.clone(), l.span()));
-    for (word, span) in named.into_iter().chain([(fn_name, sig.ident.span())]) {
-        let lower = word.to_ascii_lowercase();
-        if !destructive
-            && let Some(prefix) = DESTRUCTIVE_PREFIXES.iter().find(|p| lower.starts_with(**p))
-        {
+    for (name, span) in named.into_iter().chain([(fn_name, sig.ident.span())]) {
+        if !destructive && let Some(word) = destructive_word(&name) {
             errors.push(
                 Error::custom(format!(
-                    "tool `{word}` starts with `{prefix}` but is not marked destructive: add `destructive` to #[secure_tool(...)] so a human approves each call"
+                    "tool `{name}` says `{word}` but is not marked destructive: add `destructive` to #[secure_tool(...)] so a human approves each call (or `destructive, confirm = \"...\"` for the lighter gate)"
                 ))
                 .with_span(&span),
             );
@@ -148,6 +159,14 @@ pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked>
         if let Err(e) = check_arg(arg) {
             errors.push(e);
         }
+        for attr in &arg.schemars {
+            errors.push(
+                Error::custom(
+                    "`#[schemars(...)]` on a tool argument only changes the schema the model reads, and nothing would enforce it: write the constraint as `#[validate(...)]`, which is enforced and shown in the schema",
+                )
+                .with_span(attr),
+            );
+        }
     }
 
     errors.finish()?;
@@ -157,6 +176,39 @@ pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked>
         rate,
         timeout_ms,
     })
+}
+
+/// The first destructive word of a name, its words split at `_`, `-` and case changes:
+/// `bulk_delete_orders`, `hardDeleteUser` and `Erase-All` each have one.
+fn destructive_word(name: &str) -> Option<&'static str> {
+    words(name).find_map(|w| DESTRUCTIVE_WORDS.iter().copied().find(|d| w == *d))
+}
+
+/// The lower-case words of an identifier: `getHTTPResponse_code` is get, http, response, code.
+fn words(name: &str) -> impl Iterator<Item = String> + '_ {
+    let chars: Vec<char> = name.chars().collect();
+    let mut words = Vec::new();
+    let mut current = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '_' || c == '-' {
+            words.push(std::mem::take(&mut current));
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|p| chars[p]);
+        let next = chars.get(i + 1);
+        let boundary = c.is_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_uppercase() && next.is_some_and(|n| n.is_lowercase()))
+            });
+        if boundary {
+            words.push(std::mem::take(&mut current));
+        }
+        current.extend(c.to_lowercase());
+    }
+    words.push(current);
+    words.into_iter().filter(|w| !w.is_empty())
 }
 
 fn check_arg(arg: &Arg<'_>) -> darling::Result<()> {
@@ -300,4 +352,49 @@ fn has_length_max(attrs: &[&Attribute]) -> bool {
         });
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destructive_words_anywhere_in_the_name() {
+        for name in [
+            "delete_customer",
+            "bulk_delete_orders",
+            "hard_delete_user",
+            "hardDeleteUser",
+            "HardDeleteUser",
+            "erase_all",
+            "Erase-All",
+            "reset_password",
+            "clear_cache",
+            "purgeHTTPCache",
+            "drop",
+        ] {
+            assert!(destructive_word(name).is_some(), "{name}");
+        }
+        for name in [
+            "get_clearance",
+            "deleted_items_count",
+            "removal_status",
+            "get_order",
+            "dropbox_link",
+            "preset_list",
+        ] {
+            assert_eq!(destructive_word(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn words_split_at_case_and_separators() {
+        let split = |s| words(s).collect::<Vec<_>>();
+        assert_eq!(
+            split("getHTTPResponse_code"),
+            ["get", "http", "response", "code"]
+        );
+        assert_eq!(split("a--b__c"), ["a", "b", "c"]);
+        assert_eq!(split("v2Delete"), ["v2", "delete"]);
+    }
 }

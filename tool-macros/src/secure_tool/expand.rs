@@ -72,16 +72,15 @@ pub fn generate(
         let ty = arg.ty;
         let doc = arg.doc.as_ref().map(|d| quote!(#[doc = #d]));
         let validate = &arg.validate;
-        let schemars = &arg.schemars;
         fields.push(quote! {
             #doc
             #(#validate)*
-            #(#schemars)*
             pub #ident: #ty,
         });
         field_names.push(ident.clone());
         if arg.secret {
-            secrets.push(ident.to_string());
+            // Serde names the field `type`, not `r#type`: the name it is redacted under.
+            secrets.push(ident.unraw().to_string());
         }
     }
     let mut extra_items = TokenStream::new();
