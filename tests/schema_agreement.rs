@@ -120,6 +120,18 @@ fn candidates(tool: &str) -> Vec<Value> {
             json!({"tags": [5]}),
             json!({"tags": "a"}),
         ],
+        "find_order_code" => vec![
+            json!({"code": "O1234"}),
+            json!({"code": "O0000"}),
+            json!({"code": "O\u{661}\u{662}\u{663}\u{664}"}),
+            json!({"code": "O\u{ff11}234"}),
+            json!({"code": "O123"}),
+            json!({"code": "o1234"}),
+            json!({"code": "O12345"}),
+            json!({"code": "xO1234"}),
+            json!({"code": "O1234\n"}),
+            json!({"code": 1234}),
+        ],
         "purge_bin" => vec![
             json!({"confirmation": "empty the bin"}),
             json!({"confirmation": "Empty the bin"}),

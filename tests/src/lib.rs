@@ -272,6 +272,19 @@ pub async fn tag_customer(
     Ok(tags.iter().map(|t| t.len()).sum())
 }
 
+static ORDER_CODE: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new("^O[0-9]{4}$").expect("a valid pattern"));
+
+/// Find an order by its code, such as O1234: a pattern both the schema and the runtime check.
+#[secure_tool(role = "user", read_only)]
+pub async fn find_order_code(
+    /// The order code: O and four digits.
+    #[validate(length(max = 5), regex(path = *ORDER_CODE))]
+    code: String,
+) -> Result<String, ToolError> {
+    Ok(code)
+}
+
 /// The toolbox with every tool above, on a seeded app.
 pub fn toolbox(app: App) -> tool_runtime::Toolbox<App> {
     toolbox_with(app, |b| b)
@@ -297,7 +310,8 @@ pub fn toolbox_with(
         .tool(Huge)
         .tool(Pick)
         .tool(CountMatching)
-        .tool(TagCustomer))
+        .tool(TagCustomer)
+        .tool(FindOrderCode))
     .build()
     .expect("the test toolbox builds")
 }

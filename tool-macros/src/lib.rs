@@ -74,9 +74,13 @@ mod types;
 /// Refused at compile time, each with an error at the token to change: no doc comment; a role
 /// that is not a variant; an output that is not a `SafeOutput` without `returns`; an unbounded
 /// `String` or `Vec` argument; a path-like argument without `SafePath`; an untyped
-/// (`serde_json::Value`, map) argument; a `delete_`/`remove_`/`drop_`/`purge_`/`destroy_`/`wipe_`
-/// tool that is not `destructive`; `confirm` without `destructive`; an invalid name, rate limit
-/// or timeout; an unknown key. The compile-fail tests in `tests/ui/fail` are the full list.
+/// (`serde_json::Value`, map) argument; a destructive-sounding
+/// tool that is not `destructive` (the words `delete`, `remove`, `drop`, `purge`, `destroy`,
+/// `wipe`, `erase`, `reset`, `clear`, `truncate` anywhere in the name or the function's name);
+/// `confirm` without `destructive`; an invalid name (given, or the function's own); a malformed
+/// rate limit or timeout; an unknown key; `#[schemars(...)]` on an argument (a rule only the
+/// schema would know: write `#[validate(...)]`). The compile-fail tests in `tests/ui/fail` are
+/// the full list.
 #[proc_macro_attribute]
 pub fn secure_tool(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func = parse_macro_input!(item as ItemFn);
@@ -86,10 +90,13 @@ pub fn secure_tool(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Derives `SafeOutput`: an allowlisted output type, the only kind of value the model sees.
 ///
 /// With `#[safe_output(from = Source)]`, where `Source` derives `Record`, the type is projected
-/// from the source field by field, by name: a field missing from the source, of another type,
-/// or marked `#[secret]` there stops the build. `#[mask(keep_last = N)]` shows only the last N
-/// letters and digits of a string (`***-***-1234`); `#[mask(email)]` only an address's first
-/// letter and domain. On a fieldless enum it gives a string enum.
+/// from the source field by field, by name: a field missing from the source (the source's own
+/// fields only, never those reached through `Deref`), of another type, or marked `#[secret]`
+/// there stops the build. `#[mask(keep_last = N)]` shows only the last N letters and digits of
+/// a string (`***-***-1234`); `#[mask(email)]` only an address's first letter and domain. A
+/// mask applies when the value is serialised, so it holds whether the value was projected or
+/// built by hand. On a fieldless enum it gives a string enum. A `Record` can never also be a
+/// `SafeOutput`.
 ///
 /// ```
 /// use tool_runtime::prelude::*;
@@ -117,8 +124,11 @@ pub fn secure_tool(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///     phone: "555-010-1234".into(), ssn: "123-45-6789".into(),
 /// };
 /// let safe: SafeCustomer = customer.project_as();
-/// assert_eq!(safe.email, "a***@example.com");
-/// assert_eq!(safe.phone, "***-***-1234");
+/// // Masks apply when the value is serialised, however it was built.
+/// assert_eq!(
+///     serde_json::to_value(&safe).unwrap(),
+///     json!({"id": "C001", "email": "a***@example.com", "phone": "***-***-1234"}),
+/// );
 /// ```
 #[proc_macro_derive(SafeOutput, attributes(safe_output, mask))]
 pub fn derive_safe_output(input: TokenStream) -> TokenStream {
