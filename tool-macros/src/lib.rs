@@ -9,7 +9,8 @@ mod record;
 mod role;
 mod safe_output;
 mod secure_tool;
-mod types;
+mod shape;
+mod validate_rules;
 
 /// Turns a function into a tool a model can call, with every check derived from this attribute.
 ///

@@ -302,6 +302,22 @@ pub trait NestedSkip {
 
 impl<T> NestedSkip for Nested<'_, T> {}
 
+/// The rule `confirm = "text"` generates: the call's `confirmation` must be exactly the text.
+#[doc(hidden)]
+pub fn confirmation_matches(
+    value: &str,
+    expected: &'static str,
+) -> Result<(), validator::ValidationError> {
+    if value == expected {
+        return Ok(());
+    }
+    let mut err = validator::ValidationError::new("confirmation");
+    err.message = Some(std::borrow::Cow::Owned(format!(
+        "must be exactly: {expected}"
+    )));
+    Err(err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

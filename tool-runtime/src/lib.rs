@@ -124,7 +124,7 @@ pub mod prelude {
 /// What generated code refers to. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::args::{Nested, NestedSkip, NestedValidate};
+    pub use crate::args::{Nested, NestedSkip, NestedValidate, confirmation_matches};
     pub use crate::audit::DetailScope;
     pub use crate::blocking::run_blocking;
     pub use crate::error::FieldErrors;

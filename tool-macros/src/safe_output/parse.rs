@@ -5,7 +5,7 @@ use darling::{FromDeriveInput, FromField, FromMeta, FromVariant, ast};
 use syn::{Attribute, Ident, Type};
 
 use crate::docs::doc_text;
-use crate::types::{is_named, unwrap_option};
+use crate::shape::{is_named, unwrap_option};
 
 #[derive(FromDeriveInput)]
 #[darling(

@@ -2,28 +2,19 @@
 //! the token the author must change, with the fix.
 
 use darling::Error;
+use heck::ToUpperCamelCase;
 use proc_macro2::Span;
+use quote::format_ident;
+use syn::ItemFn;
+use syn::Type;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Attribute, Type};
 
-use super::attr::{RoleRef, ToolAttr, parse_rate, parse_timeout, valid_tool_name};
-use super::model::{Arg, ToolFn};
-use crate::types::head;
-
-/// What the checks established, ready for expansion.
-pub struct Checked {
-    pub name: String,
-    pub access: Access,
-    pub rate: Option<(u32, u64)>,
-    pub timeout_ms: Option<u64>,
-}
-
-pub enum Access {
-    Public,
-    Authenticated,
-    Role(RoleRef),
-}
+use super::attr::{RoleRef, ToolAttr};
+use super::model::{Access, Arg, Gate, Hints, Tool};
+use super::parse::{Param, ParsedArg, ParsedFn};
+use crate::shape::{Shape, classify};
+use crate::validate_rules;
 
 /// Words that say a tool destroys something, wherever they stand in its name.
 const DESTRUCTIVE_WORDS: &[&str] = &[
@@ -41,29 +32,35 @@ const PATH_WORDS: &[&str] = &[
     "pathname",
     "dirname",
 ];
-const UNTYPED: &[&str] = &["Value", "HashMap", "BTreeMap", "Map", "IndexMap"];
 
-pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked> {
+/// Applies every rule to the attribute and the function as written, and returns the checked
+/// tool; `func` is the function as it stays callable.
+pub fn check(attr: ToolAttr, parsed: ParsedFn, func: ItemFn) -> darling::Result<Tool> {
     let mut errors = Error::accumulator();
-    let sig = &tool.func.sig;
+    let sig = &func.sig;
 
-    if tool.description.is_none() {
-        errors.push(
-            Error::custom(format!(
-                "tool `{}` has no doc comment: the model reads it as the tool's description; add `/// What this tool does.` above the function",
-                sig.ident
-            ))
-            .with_span(&sig.ident),
-        );
-    }
+    let description = match parsed.description {
+        Some(d) => d,
+        None => {
+            errors.push(
+                Error::custom(format!(
+                    "tool `{}` has no doc comment: the model reads it as the tool's description; add `/// What this tool does.` above the function",
+                    sig.ident
+                ))
+                .with_span(&sig.ident),
+            );
+            String::new()
+        }
+    };
 
     let name = match &attr.name {
         Some(lit) => {
             let name = lit.value();
-            if !valid_tool_name(&name) {
+            if !tool_rules::is_valid_tool_name(&name) {
                 errors.push(
                     Error::custom(format!(
-                        "invalid tool name `{name}`: providers accept 1 to 64 letters, digits, `_` or `-`"
+                        "invalid tool name `{name}`: {}",
+                        tool_rules::TOOL_NAME_RULE
                     ))
                     .with_span(lit),
                 );
@@ -72,10 +69,11 @@ pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked>
         }
         None => {
             let name = sig.ident.unraw().to_string();
-            if !valid_tool_name(&name) {
+            if !tool_rules::is_valid_tool_name(&name) {
                 errors.push(
                     Error::custom(format!(
-                        "`{name}` cannot be a tool name: providers accept 1 to 64 ASCII letters, digits, `_` or `-`; rename the function, or set `name = \"...\"`"
+                        "`{name}` cannot be a tool name: {}; rename the function, or set `name = \"...\"`",
+                        tool_rules::TOOL_NAME_RULE
                     ))
                     .with_span(&sig.ident),
                 );
@@ -99,26 +97,35 @@ pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked>
             break;
         }
     }
-    if let Some(confirm) = &attr.confirm {
-        if !destructive {
-            errors.push(
-                Error::custom("`confirm` only applies to destructive tools: add `destructive`, or remove `confirm`")
-                    .with_span(confirm),
-            );
+    let gate = match (attr.confirm, destructive) {
+        (Some(confirm), is_destructive) => {
+            if !is_destructive {
+                errors.push(
+                    Error::custom("`confirm` only applies to destructive tools: add `destructive`, or remove `confirm`")
+                        .with_span(&confirm),
+                );
+            }
+            if confirm.value().trim().is_empty() {
+                errors.push(
+                    Error::custom("`confirm` needs the exact text the call must carry, such as `confirm = \"delete everything\"`")
+                        .with_span(&confirm),
+                );
+            }
+            let args = parsed.params.iter().filter_map(|p| match p {
+                Param::Arg(a) => Some(a),
+                _ => None,
+            });
+            if args.into_iter().any(|a| a.ident == "confirmation") {
+                errors.push(
+                    Error::custom("with `confirm`, the tool's `confirmation` argument is generated: rename this argument")
+                        .with_span(&confirm),
+                );
+            }
+            Gate::Confirm(confirm)
         }
-        if confirm.value().trim().is_empty() {
-            errors.push(
-                Error::custom("`confirm` needs the exact text the call must carry, such as `confirm = \"delete everything\"`")
-                    .with_span(confirm),
-            );
-        }
-        if tool.args().any(|a| a.ident == "confirmation") {
-            errors.push(
-                Error::custom("with `confirm`, the tool's `confirmation` argument is generated: rename this argument")
-                    .with_span(confirm),
-            );
-        }
-    }
+        (None, true) => Gate::HumanApproval,
+        (None, false) => Gate::None,
+    };
     if attr.read_only.is_present() && destructive {
         errors.push(
             Error::custom("a tool cannot be both `read_only` and `destructive`: remove one")
@@ -126,7 +133,7 @@ pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked>
         );
     }
 
-    let access = match (attr.public.is_present(), attr.role.take()) {
+    let access = match (attr.public.is_present(), attr.role) {
         (true, Some(_)) => {
             errors.push(
                 Error::custom("`public` and `role` contradict each other: a public tool needs no role; remove one")
@@ -135,46 +142,62 @@ pub fn check(tool: &ToolFn<'_>, attr: &mut ToolAttr) -> darling::Result<Checked>
             Access::Public
         }
         (true, None) => Access::Public,
-        (false, Some(role)) => Access::Role(role),
+        (false, Some(RoleRef::Name(lit))) => Access::RoleName(lit),
+        (false, Some(RoleRef::Path(path))) => Access::RolePath(path),
         (false, None) => Access::Authenticated,
     };
 
     let rate = attr.rate_limit.as_ref().and_then(|lit| {
-        parse_rate(&lit.value())
+        tool_rules::parse_rate(&lit.value())
             .map_err(|e| errors.push(Error::custom(e).with_span(lit)))
             .ok()
     });
-    let timeout_ms = attr.timeout.as_ref().and_then(|lit| {
-        parse_timeout(&lit.value())
+    let timeout = attr.timeout.as_ref().and_then(|lit| {
+        tool_rules::parse_timeout(&lit.value())
             .map_err(|e| errors.push(Error::custom(e).with_span(lit)))
             .ok()
     });
-    if let Some(max) = &attr.max_items
-        && **max == 0
-    {
-        errors.push(Error::custom("`max_items` must be at least 1").with_span(&max.span()));
-    }
+    let max_items = attr.max_items.map(|max| {
+        if *max == 0 {
+            errors.push(Error::custom("`max_items` must be at least 1").with_span(&max.span()));
+        }
+        (*max, max.span())
+    });
 
-    for arg in tool.args() {
-        if let Err(e) = check_arg(arg) {
-            errors.push(e);
-        }
-        for attr in &arg.schemars {
-            errors.push(
-                Error::custom(
-                    "`#[schemars(...)]` on a tool argument only changes the schema the model reads, and nothing would enforce it: write the constraint as `#[validate(...)]`, which is enforced and shown in the schema",
-                )
-                .with_span(attr),
-            );
-        }
+    let mut params = Vec::with_capacity(parsed.params.len());
+    for param in parsed.params {
+        params.push(match param {
+            Param::Session => Param::Session,
+            Param::State(ty) => Param::State(ty),
+            Param::Arg(arg) => match errors.handle(check_arg(arg)) {
+                Some(arg) => Param::Arg(arg),
+                None => continue,
+            },
+        });
     }
 
     errors.finish()?;
-    Ok(Checked {
+    let camel = sig.ident.unraw().to_string().to_upper_camel_case();
+    Ok(Tool {
+        tool_ty: format_ident!("{}", camel, span = sig.ident.span()),
+        args_ty: format_ident!("{}Args", camel, span = sig.ident.span()),
         name,
+        description,
         access,
+        hints: Hints {
+            read_only: attr.read_only.is_present(),
+            destructive,
+            idempotent: attr.idempotent.is_present(),
+            open_world: attr.open_world.is_present(),
+        },
+        gate,
         rate,
-        timeout_ms,
+        timeout,
+        max_items,
+        returns: attr.returns,
+        output: parsed.output,
+        params,
+        func,
     })
 }
 
@@ -211,63 +234,31 @@ fn words(name: &str) -> impl Iterator<Item = String> + '_ {
     words.into_iter().filter(|w| !w.is_empty())
 }
 
-fn check_arg(arg: &Arg<'_>) -> darling::Result<()> {
+fn check_arg(arg: ParsedArg) -> darling::Result<Arg> {
+    let mut errors = Error::accumulator();
     let name = arg.ident.unraw().to_string();
     let lower = name.to_ascii_lowercase();
     let path_named = lower.split('_').any(|w| PATH_WORDS.contains(&w));
-    check_type(
-        &name,
-        arg.ty,
-        has_length_max(&arg.validate),
-        path_named,
-        false,
-    )
-}
-
-/// What an argument's type is, for the checks: looked through references, `Option`, and the
-/// smart pointers that change nothing about what the model can send.
-enum Kind<'a> {
-    Text,
-    /// `BoundedString<N>`: bounded by its type.
-    BoundedText,
-    /// `[T; N]`: bounded by its type.
-    Array(&'a Type),
-    List(Option<&'a Type>),
-    Optional(&'a Type),
-    Path,
-    Untyped(String),
-    Other,
-}
-
-fn kind(ty: &Type) -> Kind<'_> {
-    match ty {
-        Type::Reference(r) => return kind(&r.elem),
-        Type::Array(a) => return Kind::Array(&a.elem),
-        Type::Slice(s) => return Kind::List(Some(&s.elem)),
-        Type::Group(g) => return kind(&g.elem),
-        Type::Paren(p) => return kind(&p.elem),
-        _ => {}
+    let rules = validate_rules::rules(&arg.validate);
+    let bounded = validate_rules::bounds_length(&rules);
+    errors.handle(check_type(&name, &arg.ty, bounded, path_named, false));
+    for attr in &arg.schemars {
+        errors.push(
+            Error::custom(
+                "`#[schemars(...)]` on a tool argument only changes the schema the model reads, and nothing would enforce it: write the constraint as `#[validate(...)]`, which is enforced and shown in the schema",
+            )
+            .with_span(attr),
+        );
     }
-    let Some((head_name, args)) = head(ty) else {
-        return Kind::Other;
-    };
-    match head_name.as_str() {
-        "String" | "str" => Kind::Text,
-        "BoundedString" => Kind::BoundedText,
-        "Box" | "Cow" | "Arc" | "Rc" => match args.first() {
-            Some(inner) => kind(inner),
-            None => Kind::Other,
-        },
-        "Option" => args
-            .first()
-            .map_or(Kind::Other, |inner| Kind::Optional(inner)),
-        "Vec" | "VecDeque" | "HashSet" | "BTreeSet" | "BinaryHeap" | "LinkedList" => {
-            Kind::List(args.first().copied())
-        }
-        "PathBuf" | "Path" | "OsString" | "OsStr" => Kind::Path,
-        untyped if UNTYPED.contains(&untyped) => Kind::Untyped(head_name),
-        _ => Kind::Other,
-    }
+    errors.finish()?;
+    Ok(Arg {
+        nested_rule: validate_rules::has_nested(&rules),
+        ident: arg.ident,
+        ty: arg.ty,
+        doc: arg.doc,
+        validate: arg.validate,
+        secret: arg.secret,
+    })
 }
 
 /// `bounded`: the argument's own `length(max)`, which bounds the outermost string or list only.
@@ -279,30 +270,32 @@ fn check_type(
     in_list: bool,
 ) -> darling::Result<()> {
     let span = last_segment_span(ty);
-    match kind(ty) {
-        Kind::Optional(inner) => check_type(name, inner, bounded, path_named, in_list),
-        Kind::Untyped(head_name) => Err(Error::custom(format!(
+    match classify(ty) {
+        Shape::Optional(inner) | Shape::Pointer(inner) => {
+            check_type(name, inner, bounded, path_named, in_list)
+        }
+        Shape::Untyped(head_name) => Err(Error::custom(format!(
             "argument `{name}` holds an untyped `{head_name}`: tools take typed input; declare a struct (with #[derive(Deserialize, JsonSchema, Validate)]) or an enum for it"
         ))
         .with_span(&span)),
-        Kind::Path => Err(path_error(name, span)),
-        Kind::Text | Kind::BoundedText if path_named => Err(path_error(name, span)),
-        Kind::Text if in_list => Err(Error::custom(format!(
+        Shape::Path => Err(path_error(name, span)),
+        Shape::Text | Shape::BoundedText if path_named => Err(path_error(name, span)),
+        Shape::Text if in_list => Err(Error::custom(format!(
             "the items of `{name}` are unbounded strings: `length(max = N)` bounds the list, not its items; make them `BoundedString<N>` (at most N characters) or an enum"
         ))
         .with_span(&span)),
-        Kind::Text if !bounded => Err(Error::custom(format!(
+        Shape::Text if !bounded => Err(Error::custom(format!(
             "argument `{name}` is an unbounded string: add `#[validate(length(max = N))]`, or use an enum or a validated newtype"
         ))
         .with_span(&span)),
-        Kind::List(_) if !bounded || in_list => Err(Error::custom(format!(
+        Shape::List(_) if !bounded || in_list => Err(Error::custom(format!(
             "argument `{name}` is an unbounded list: add `#[validate(length(max = N))]`, or use an enum or a validated newtype"
         ))
         .with_span(&span)),
-        Kind::List(Some(item)) | Kind::Array(item) => {
+        Shape::List(Some(item)) | Shape::Array(item) => {
             check_type(name, item, false, path_named, true)
         }
-        Kind::Text | Kind::BoundedText | Kind::List(None) | Kind::Other => Ok(()),
+        Shape::Text | Shape::BoundedText | Shape::List(None) | Shape::Other => Ok(()),
     }
 }
 
@@ -325,33 +318,6 @@ fn path_error(name: &str, span: Span) -> Error {
         "argument `{name}` is a path with no path policy: use `SafePath<YourPolicy>`, which keeps it inside the policy's folders"
     ))
     .with_span(&span)
-}
-
-/// Whether a `#[validate(...)]` among `attrs` bounds the length from above.
-fn has_length_max(attrs: &[&Attribute]) -> bool {
-    let mut found = false;
-    for attr in attrs {
-        let _ = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("length") {
-                meta.parse_nested_meta(|inner| {
-                    if inner.path.is_ident("max") || inner.path.is_ident("equal") {
-                        found = true;
-                    }
-                    // Skip the value, whatever it is.
-                    if inner.input.peek(syn::Token![=]) {
-                        let _: syn::Expr = inner.value()?.parse()?;
-                    }
-                    Ok(())
-                })?;
-            } else if meta.input.peek(syn::Token![=]) {
-                let _: syn::Expr = meta.value()?.parse()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                let _group: proc_macro2::Group = meta.input.parse()?;
-            }
-            Ok(())
-        });
-    }
-    found
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
-//! `#[secure_tool(...)]`: read the function, check it, generate the tool.
+//! `#[secure_tool(...)]`: parse the attribute and the function, check them into one model of
+//! the tool, emit the code from that model.
 
 mod attr;
 mod check;
-mod expand;
+mod emit;
 mod model;
+mod parse;
 
 use darling::FromMeta;
 use darling::ast::NestedMeta;
@@ -15,11 +17,11 @@ pub fn expand(attr: TokenStream, func: ItemFn) -> TokenStream {
     for input in &mut callable.sig.inputs {
         if let syn::FnArg::Typed(t) = input {
             t.attrs
-                .retain(|a| !model::ARG_ATTRS.iter().any(|k| a.path().is_ident(k)));
+                .retain(|a| !parse::ARG_ATTRS.iter().any(|k| a.path().is_ident(k)));
         }
     }
-    match run(attr, &func, callable.clone()) {
-        Ok(tokens) => tokens,
+    match build(attr, &func, callable.clone()) {
+        Ok(tool) => emit::emit(&tool),
         // The function itself is still emitted, so one mistake gives one error and the IDE
         // keeps working on the body.
         Err(errors) => {
@@ -29,20 +31,13 @@ pub fn expand(attr: TokenStream, func: ItemFn) -> TokenStream {
     }
 }
 
-fn run(attr: TokenStream, func: &ItemFn, callable: ItemFn) -> darling::Result<TokenStream> {
+/// Parse, then check. The attribute and the function are both read before either is reported,
+/// so the author sees the errors of both at once.
+fn build(attr: TokenStream, func: &ItemFn, callable: ItemFn) -> darling::Result<model::Tool> {
     let items = NestedMeta::parse_meta_list(attr)?;
-    let mut errors = darling::Error::accumulator();
-    let mut tool_attr = errors
-        .handle(attr::ToolAttr::from_list(&items))
-        .unwrap_or_default();
-    let tool = errors.handle(model::read(func));
-    let checked = tool
-        .as_ref()
-        .and_then(|t| errors.handle(check::check(t, &mut tool_attr)));
-    errors.finish()?;
-    let (Some(mut tool), Some(checked)) = (tool, checked) else {
-        unreachable!("errors.finish() returned on every missing part")
-    };
-    tool.func = &callable;
-    expand::generate(&tool, &tool_attr, checked)
+    match (attr::ToolAttr::from_list(&items), parse::read(func)) {
+        (Ok(tool_attr), Ok(parsed)) => check::check(tool_attr, parsed, callable),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Err(a), Err(p)) => Err(darling::Error::multiple(vec![a, p])),
+    }
 }

@@ -1,182 +1,88 @@
-//! The annotated function, read into what a tool needs: its description, injected parameters
-//! and the arguments the model supplies.
+//! The checked tool: everything the code generation needs, decided. Nothing after `check` reads
+//! the attribute or the function as written.
 
-use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, Ident, ItemFn, Pat, ReturnType, Type};
+use std::time::Duration;
 
-use crate::docs::doc_text;
-use crate::types::{head, is_named, unwrap_ref};
+use proc_macro2::Span;
+use syn::{Attribute, Ident, ItemFn, LitStr, Path, Type};
 
-pub struct ToolFn<'a> {
-    pub func: &'a ItemFn,
-    pub description: Option<String>,
-    pub params: Vec<Param<'a>>,
-    pub output: &'a Type,
+use super::parse::Param;
+
+pub struct Tool {
+    /// The function as it stays callable: the tool's own attributes removed from its arguments.
+    pub func: ItemFn,
+    /// The generated tool type (`GetCustomerDetails`) and argument type (`...Args`).
+    pub tool_ty: Ident,
+    pub args_ty: Ident,
+    /// The name the model calls it by.
+    pub name: String,
+    pub description: String,
+    pub access: Access,
+    pub hints: Hints,
+    pub gate: Gate,
+    pub rate: Option<tool_rules::Rate>,
+    pub timeout: Option<Duration>,
+    /// `max_items = N`, and where it was written, for the list-output check's error.
+    pub max_items: Option<(usize, Span)>,
+    /// `returns = T`: the safe type the handler's value is projected into.
+    pub returns: Option<Type>,
+    /// The handler's declared return type, `Result<T, E>`.
+    pub output: Type,
+    /// Parameters in the function's order, injected ones included.
+    pub params: Vec<Param<Arg>>,
 }
 
-pub enum Param<'a> {
-    /// `&Session`: the caller, injected.
-    Session,
-    /// `State<T>`: the toolbox's state, injected.
-    State(&'a Type),
-    /// An argument the model supplies.
-    Arg(Arg<'a>),
-}
-
-pub struct Arg<'a> {
-    pub ident: &'a Ident,
-    pub ty: &'a Type,
+/// An argument the model supplies, checked.
+pub struct Arg {
+    pub ident: Ident,
+    pub ty: Type,
     pub doc: Option<String>,
-    pub validate: Vec<&'a Attribute>,
-    pub schemars: Vec<&'a Attribute>,
+    pub validate: Vec<Attribute>,
+    /// Redacted in the audit log.
     pub secret: bool,
+    /// The author wrote `#[validate(nested)]`: the generated nested validation would repeat it.
+    pub nested_rule: bool,
 }
 
-impl<'a> ToolFn<'a> {
-    pub fn args(&self) -> impl Iterator<Item = &Arg<'a>> {
+pub enum Access {
+    Public,
+    Authenticated,
+    /// `role = "snake_name"`: a variant of the `Role` type in scope, found by name.
+    RoleName(LitStr),
+    /// `role = Role::Variant`.
+    RolePath(Path),
+}
+
+pub struct Hints {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+    pub open_world: bool,
+}
+
+pub enum Gate {
+    None,
+    HumanApproval,
+    /// The exact text the call's `confirmation` must carry.
+    Confirm(LitStr),
+}
+
+impl Tool {
+    pub fn args(&self) -> impl Iterator<Item = &Arg> {
         self.params.iter().filter_map(|p| match p {
             Param::Arg(a) => Some(a),
             _ => None,
         })
     }
 
-    pub fn state_type(&self) -> Option<&'a Type> {
+    pub fn state_type(&self) -> Option<&Type> {
         self.params.iter().find_map(|p| match p {
-            Param::State(t) => Some(*t),
+            Param::State(t) => Some(t),
             _ => None,
         })
     }
-}
 
-/// Whether the type is spelt as a `Result` (`Result<T, E>`, `io::Result<T>`, `ToolResult<T>`).
-fn returns_result(ty: &Type) -> bool {
-    head(ty).is_some_and(|(name, _)| name.ends_with("Result"))
-}
-
-/// Attributes a tool argument may carry; the rest are refused so nothing is silently ignored.
-/// rustc accepts none of them on a function parameter, so they are also what is removed from
-/// the function that stays callable.
-pub const ARG_ATTRS: &[&str] = &["doc", "validate", "schemars", "secret"];
-
-pub fn read(func: &ItemFn) -> darling::Result<ToolFn<'_>> {
-    let mut errors = darling::Error::accumulator();
-    let sig = &func.sig;
-    if !sig.generics.params.is_empty() {
-        errors.push(
-            darling::Error::custom(
-                "a tool function cannot be generic: the model needs one concrete schema; write one tool per type",
-            )
-            .with_span(&sig.generics),
-        );
+    pub fn is_async(&self) -> bool {
+        self.func.sig.asyncness.is_some()
     }
-    let output = match &sig.output {
-        ReturnType::Type(_, ty) if !returns_result(ty) => {
-            errors.push(
-                darling::Error::custom(
-                    "a tool handler must return `Result<T, ToolError>` (or another `Result` alias): errors reach the model as the envelope's error",
-                )
-                .with_span(ty),
-            );
-            None
-        }
-        ReturnType::Type(_, ty) => Some(&**ty),
-        ReturnType::Default => {
-            errors.push(
-                darling::Error::custom(
-                    "a tool handler must return `Result<T, ToolError>`: add `-> Result<YourValue, ToolError>`",
-                )
-                .with_span(&sig.ident),
-            );
-            None
-        }
-    };
-
-    let mut params = Vec::new();
-    for input in &sig.inputs {
-        let pat_type = match input {
-            FnArg::Receiver(r) => {
-                errors.push(
-                    darling::Error::custom(
-                        "a tool is a free function, not a method: take the application through `State(app): State<App>`",
-                    )
-                    .with_span(r),
-                );
-                continue;
-            }
-            FnArg::Typed(t) => t,
-        };
-        let ty = &*pat_type.ty;
-        if let Type::Reference(_) = ty
-            && is_named(unwrap_ref(ty), "Session")
-        {
-            params.push(Param::Session);
-            continue;
-        }
-        if is_named(ty, "Session") {
-            errors.push(
-                darling::Error::custom("take the session by reference: `session: &Session`")
-                    .with_span(ty),
-            );
-            continue;
-        }
-        if let Some((name, targs)) = head(ty)
-            && name == "State"
-        {
-            match targs.as_slice() {
-                [inner] => params.push(Param::State(inner)),
-                _ => errors.push(
-                    darling::Error::custom("write the state parameter as `State(app): State<App>`")
-                        .with_span(ty),
-                ),
-            }
-            continue;
-        }
-        let ident = match &*pat_type.pat {
-            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => &p.ident,
-            other => {
-                errors.push(
-                    darling::Error::custom(
-                        "a tool argument needs a plain name (it becomes the JSON field the model fills in): write `name: Type`",
-                    )
-                    .with_span(&other.span()),
-                );
-                continue;
-            }
-        };
-        for attr in &pat_type.attrs {
-            let known = ARG_ATTRS.iter().any(|k| attr.path().is_ident(k));
-            if !known {
-                errors.push(
-                    darling::Error::custom(
-                        "unsupported attribute on a tool argument: use `///` for its description, `#[validate(...)]` for its constraints, `#[secret]` to keep it out of the audit log",
-                    )
-                    .with_span(attr),
-                );
-            }
-        }
-        let pick = |name: &str| -> Vec<&Attribute> {
-            pat_type
-                .attrs
-                .iter()
-                .filter(|a| a.path().is_ident(name))
-                .collect()
-        };
-        params.push(Param::Arg(Arg {
-            ident,
-            ty,
-            doc: doc_text(&pat_type.attrs),
-            validate: pick("validate"),
-            schemars: pick("schemars"),
-            secret: !pick("secret").is_empty(),
-        }));
-    }
-
-    let description = doc_text(&func.attrs);
-    errors.finish()?;
-    Ok(ToolFn {
-        func,
-        description,
-        params,
-        output: output.expect("a missing return type was reported above"),
-    })
 }
