@@ -80,7 +80,7 @@ mod validate_rules;
 /// `wipe`, `erase`, `reset`, `clear`, `truncate` anywhere in the name or the function's name);
 /// `confirm` without `destructive`; an invalid name (given, or the function's own); a malformed
 /// rate limit or timeout; an unknown key; `#[schemars(...)]` on an argument (a rule only the
-/// schema would know: write `#[validate(...)]`). The compile-fail tests in `tests/ui/fail` are
+/// schema would know: write `#[validate(...)]`). The compile-fail tests in `tool-macros/tests/ui/fail` are
 /// the full list.
 #[proc_macro_attribute]
 pub fn secure_tool(attr: TokenStream, item: TokenStream) -> TokenStream {
