@@ -13,6 +13,12 @@ use serde::Serialize;
     note = "add `returns = SomeSafeType` to #[secure_tool(...)], where SomeSafeType derives SafeOutput with #[safe_output(from = ...)] and lists only the fields the model may see"
 )]
 pub trait SafeOutput: Serialize + schemars::JsonSchema + Send + 'static {
+    /// The fields of the source record this type is projected from
+    /// (`#[safe_output(from = ...)]`), in declaration order; empty for a type that is not
+    /// projected. A handler can load just these from its store, so that a secret column is never
+    /// even read: `db.customer(id, SafeCustomer::SOURCE_FIELDS)`.
+    const SOURCE_FIELDS: &'static [&'static str] = &[];
+
     /// Cuts a list to `max` items; returns how many there were when it did. Only lists cut.
     fn truncate_items(&mut self, max: usize) -> Option<usize> {
         let _ = max;

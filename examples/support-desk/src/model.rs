@@ -102,8 +102,9 @@ pub struct Profile {
 }
 
 /// A customer, every column. Not `Serialize`: with its secrets, it is never written out whole;
-/// the `#[secret]` fields can never be projected into what a model sees.
-#[derive(Clone, Debug, PartialEq, Record)]
+/// the `#[secret]` fields can never be projected into what a model sees. `Default` for a record
+/// read in part: the fields not read stay empty.
+#[derive(Clone, Debug, Default, PartialEq, Record)]
 pub struct Customer {
     pub id: String,
     pub name: String,

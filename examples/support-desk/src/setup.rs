@@ -116,7 +116,10 @@ mod tests {
         first.delete_customer("C003").unwrap();
         std::fs::write(data.join("reports/notes.txt"), "scribbled").unwrap();
         let again = init(&db, &data, true).unwrap();
-        assert_eq!(again.get_customer_details("C003").unwrap().id, "C003");
+        assert_eq!(
+            again.get_customer_details("C003", &["id"]).unwrap().id,
+            "C003"
+        );
         assert_ne!(
             std::fs::read_to_string(data.join("reports/notes.txt")).unwrap(),
             "scribbled"
@@ -133,7 +136,7 @@ mod tests {
         let reopened = ensure(&db, &data).unwrap();
         assert_eq!(
             reopened
-                .get_customer_details("C050")
+                .get_customer_details("C050", &["id"])
                 .unwrap_err()
                 .code()
                 .as_str(),

@@ -41,6 +41,13 @@ macro_rules! text_enum {
             }
         }
 
+        /// The first value: what a record read in part holds where the column was not read.
+        impl ::std::default::Default for $name {
+            fn default() -> Self {
+                Self::ALL[0]
+            }
+        }
+
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())

@@ -28,7 +28,7 @@ fn init_creates_the_database_and_the_data_folder() {
     assert!(out.status.success(), "{}", stderr(&out));
 
     let db = Db::open(dir.path().join("desk.db")).unwrap();
-    let alice = db.get_customer_details("C001").unwrap();
+    let alice = db.get_customer_details("C001", &["name", "email"]).unwrap();
     assert_eq!(
         (alice.name.as_str(), alice.email.as_str()),
         ("Alice Anders", "alice@example.com")
@@ -58,13 +58,19 @@ fn init_refuses_an_existing_database_unless_forced() {
     // Refused means untouched: the deletion is still there.
     let db = Db::open(dir.path().join("desk.db")).unwrap();
     assert_eq!(
-        db.get_customer_details("C002").unwrap_err().code().as_str(),
+        db.get_customer_details("C002", &["id"])
+            .unwrap_err()
+            .code()
+            .as_str(),
         "not_found"
     );
 
     let forced = desk(dir.path(), &[&args[..], &["--force"]].concat());
     assert!(forced.status.success(), "{}", stderr(&forced));
-    assert_eq!(db.get_customer_details("C002").unwrap().name, "Bob Brown");
+    assert_eq!(
+        db.get_customer_details("C002", &["name"]).unwrap().name,
+        "Bob Brown"
+    );
 }
 
 #[test]

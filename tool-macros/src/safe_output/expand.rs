@@ -12,7 +12,7 @@ use super::parse::{Field, Mask, Model, Shape};
 pub fn generate(model: &Model) -> TokenStream {
     let body = match &model.shape {
         Shape::Struct { from, fields } => {
-            let mut tokens = struct_impls(model, fields);
+            let mut tokens = struct_impls(model, fields, from.is_some());
             if let Some(from) = from {
                 tokens.extend(projection(model, from, fields));
             }
@@ -28,10 +28,13 @@ pub fn generate(model: &Model) -> TokenStream {
     }
 }
 
-fn identity(model: &Model) -> TokenStream {
+/// `source_fields`: what a projected type reads of its source.
+fn identity(model: &Model, source_fields: &[String]) -> TokenStream {
     let ident = &model.ident;
     quote! {
-        impl __tr::SafeOutput for #ident {}
+        impl __tr::SafeOutput for #ident {
+            const SOURCE_FIELDS: &'static [&'static str] = &[#(#source_fields),*];
+        }
         impl __tr::Project<#ident> for #ident {
             fn project(self) -> #ident { self }
         }
@@ -64,7 +67,7 @@ fn description_insert(target: TokenStream, text: Option<&str>) -> TokenStream {
     }
 }
 
-fn struct_impls(model: &Model, fields: &[Field]) -> TokenStream {
+fn struct_impls(model: &Model, fields: &[Field], projected: bool) -> TokenStream {
     let ident = &model.ident;
     let name = ident.to_string();
     let count = fields.len();
@@ -123,7 +126,8 @@ fn struct_impls(model: &Model, fields: &[Field]) -> TokenStream {
     });
     let describe_root = description_insert(quote!(__root), model.description.as_deref());
     let schema_name = schema_name(model);
-    let identity = identity(model);
+    let source_fields = if projected { keys.clone() } else { Vec::new() };
+    let identity = identity(model, &source_fields);
     quote! {
         #(#field_checks)*
 
@@ -218,7 +222,7 @@ fn enum_impls(model: &Model, variants: &[syn::Ident]) -> TokenStream {
     let indices = 0..variants.len() as u32;
     let schema_name = schema_name(model);
     let describe_root = description_insert(quote!(__root), model.description.as_deref());
-    let identity = identity(model);
+    let identity = identity(model, &[]);
     quote! {
         impl __tr::serde::Serialize for #ident {
             fn serialize<__Ser: __tr::serde::Serializer>(&self, __serializer: __Ser) -> ::core::result::Result<__Ser::Ok, __Ser::Error> {

@@ -21,8 +21,37 @@ static SEARCH_CUSTOMERS: Grant = Grant::read_only(&[(
     Columns::Only(&["id", "name", "email", "status"]),
 )]);
 
+/// Every column a details query may read, by the field of [`Customer`] it fills. The secret
+/// columns are not among them, and the grant below refuses them as well.
+const DETAIL_COLUMNS: &[(&str, &str)] = &[
+    ("id", "c.id"),
+    ("name", "c.name"),
+    ("email", "c.email"),
+    ("email_verified", "c.email_verified"),
+    ("phone", "c.phone"),
+    ("status", "c.status"),
+    ("member_since", "c.member_since"),
+    ("subscription_tier", "c.subscription_tier"),
+    (
+        "total_orders",
+        "(SELECT count(*) FROM orders o WHERE o.customer_id = c.id)",
+    ),
+];
+
 static GET_CUSTOMER_DETAILS: Grant = Grant::read_only(&[
-    (Table::Customers, Columns::All),
+    (
+        Table::Customers,
+        Columns::Only(&[
+            "id",
+            "name",
+            "email",
+            "email_verified",
+            "phone",
+            "status",
+            "member_since",
+            "subscription_tier",
+        ]),
+    ),
     (Table::Orders, Columns::Only(&["customer_id"])),
 ]);
 
@@ -100,34 +129,58 @@ impl Db {
         })
     }
 
-    /// The whole customer record, with the number of orders they placed.
-    pub fn get_customer_details(&self, customer_id: &str) -> Result<Customer, ToolError> {
+    /// A customer's record with only `fields` read (the names of [`Customer`]'s fields, such
+    /// as a safe output's `SOURCE_FIELDS`); the others keep their defaults. No secret column
+    /// can be asked for: a field outside [`DETAIL_COLUMNS`] is an error, and the connection's
+    /// grant refuses those columns too.
+    pub fn get_customer_details(
+        &self,
+        customer_id: &str,
+        fields: &[&str],
+    ) -> Result<Customer, ToolError> {
+        let columns = fields
+            .iter()
+            .map(|field| {
+                DETAIL_COLUMNS
+                    .iter()
+                    .find(|(name, _)| name == field)
+                    .map(|(_, sql)| *sql)
+                    .ok_or_else(|| {
+                        ToolError::internal(std::io::Error::other(format!(
+                            "a customer's `{field}` cannot be read here"
+                        )))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if columns.is_empty() {
+            return Err(ToolError::internal(std::io::Error::other(
+                "a details query needs at least one field",
+            )));
+        }
         let conn = self.reader(&GET_CUSTOMER_DETAILS)?;
-        conn.query_row(
-            "SELECT c.id, c.name, c.email, c.email_verified, c.phone, c.status, c.member_since,
-                    c.subscription_tier, c.ssn, c.payment_token, c.password_hash,
-                    c.internal_notes,
-                    (SELECT count(*) FROM orders o WHERE o.customer_id = c.id)
-             FROM customers c WHERE c.id = ?1",
-            params![customer_id],
-            |row| {
-                Ok(Customer {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    email: row.get(2)?,
-                    email_verified: row.get(3)?,
-                    phone: row.get(4)?,
-                    status: row.get(5)?,
-                    member_since: row.get(6)?,
-                    subscription_tier: row.get(7)?,
-                    ssn: row.get(8)?,
-                    payment_token: row.get(9)?,
-                    password_hash: row.get(10)?,
-                    internal_notes: row.get(11)?,
-                    total_orders: row.get(12)?,
-                })
-            },
-        )
+        let sql = format!(
+            "SELECT {} FROM customers c WHERE c.id = ?1",
+            columns.join(", ")
+        );
+        conn.query_row(&sql, params![customer_id], |row| {
+            let mut customer = Customer::default();
+            for (i, field) in fields.iter().enumerate() {
+                match *field {
+                    "id" => customer.id = row.get(i)?,
+                    "name" => customer.name = row.get(i)?,
+                    "email" => customer.email = row.get(i)?,
+                    "email_verified" => customer.email_verified = row.get(i)?,
+                    "phone" => customer.phone = row.get(i)?,
+                    "status" => customer.status = row.get(i)?,
+                    "member_since" => customer.member_since = row.get(i)?,
+                    "subscription_tier" => customer.subscription_tier = row.get(i)?,
+                    "total_orders" => customer.total_orders = row.get(i)?,
+                    // Every name was matched against `DETAIL_COLUMNS` above.
+                    _ => {}
+                }
+            }
+            Ok(customer)
+        })
         .optional()?
         .ok_or_else(|| ToolError::not_found(CUSTOMER_NOT_FOUND))
     }
@@ -234,6 +287,7 @@ mod tests {
     use crate::db::access::{is_refused, open_write};
     use crate::db::testing::{seeded, shown};
     use crate::fixture::Fixture;
+    use crate::tools::customers::SafeCustomer;
 
     #[test]
     fn search_is_capped_and_counts_every_match() {
@@ -261,14 +315,70 @@ mod tests {
         assert_eq!(contains_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
     }
 
-    #[test]
-    fn details_are_the_whole_record() {
-        let (_dir, db) = seeded();
-        for expected in Fixture::generate().customers {
-            assert_eq!(db.get_customer_details(&expected.id).unwrap(), expected);
+    /// The record as a details query reads it: the secret columns never are.
+    fn without_secrets(customer: Customer) -> Customer {
+        Customer {
+            ssn: String::new(),
+            payment_token: String::new(),
+            password_hash: String::new(),
+            internal_notes: String::new(),
+            ..customer
         }
-        let err = db.get_customer_details("C999").unwrap_err();
+    }
+
+    #[test]
+    fn details_are_every_column_but_the_secrets() {
+        let (_dir, db) = seeded();
+        let every: Vec<&str> = DETAIL_COLUMNS.iter().map(|(f, _)| *f).collect();
+        for expected in Fixture::generate().customers {
+            let read = db.get_customer_details(&expected.id, &every).unwrap();
+            assert_eq!(read, without_secrets(expected));
+        }
+        let err = db.get_customer_details("C999", &every).unwrap_err();
         assert_eq!(shown(&err), ("not_found", CUSTOMER_NOT_FOUND.to_owned()));
+    }
+
+    #[test]
+    fn details_read_only_the_fields_asked_for() {
+        let (_dir, db) = seeded();
+        let read = db.get_customer_details("C001", &["id", "phone"]).unwrap();
+        assert_eq!(
+            (read.id.as_str(), read.phone.as_str()),
+            ("C001", "555-010-1234")
+        );
+        assert_eq!(read.name, "");
+        // What the model's projection of a customer reads holds no secret.
+        let fields = <SafeCustomer as tool_runtime::SafeOutput>::SOURCE_FIELDS;
+        assert!(fields.contains(&"phone") && fields.contains(&"total_orders"));
+        assert!(db.get_customer_details("C001", fields).is_ok());
+    }
+
+    #[test]
+    fn details_never_read_a_secret_column() {
+        let (_dir, db) = seeded();
+        for secret in [
+            "ssn",
+            "payment_token",
+            "password_hash",
+            "internal_notes",
+            "c.ssn",
+        ] {
+            let err = db
+                .get_customer_details("C001", &["id", secret])
+                .unwrap_err();
+            assert_eq!(err.code().as_str(), "internal", "{secret}");
+        }
+        assert!(db.get_customer_details("C001", &[]).is_err());
+        // Nor could the connection, were the query written by hand.
+        let conn = db.reader(&GET_CUSTOMER_DETAILS).unwrap();
+        for sql in [
+            "SELECT ssn FROM customers",
+            "SELECT password_hash FROM customers WHERE id = 'C001'",
+            "SELECT * FROM customers",
+            "SELECT body FROM notes",
+        ] {
+            assert!(conn.prepare(sql).is_err(), "{sql}");
+        }
     }
 
     #[test]
@@ -279,7 +389,8 @@ mod tests {
             .unwrap();
         assert_eq!(change.old_email, "alice@example.com");
         assert_eq!(change.new_email, "alice@new.example.com");
-        let after = db.get_customer_details("C001").unwrap();
+        let every: Vec<&str> = DETAIL_COLUMNS.iter().map(|(f, _)| *f).collect();
+        let after = db.get_customer_details("C001", &every).unwrap();
         assert_eq!(after.email, "alice@new.example.com");
         assert!(!after.email_verified);
         // The rest of the record is untouched.
@@ -290,7 +401,7 @@ mod tests {
                 email_verified: true,
                 ..after
             },
-            before
+            without_secrets(before)
         );
         let err = db
             .update_customer_email("C999", "x@example.com")
@@ -319,7 +430,7 @@ mod tests {
         assert_eq!(deleted.orders_deleted, 2);
         assert!(deleted.notes_deleted >= 1);
         assert_eq!(
-            shown(&db.get_customer_details("C001").unwrap_err()).0,
+            shown(&db.get_customer_details("C001", &["id"]).unwrap_err()).0,
             "not_found"
         );
         assert!(db.get_my_orders("alice").unwrap().is_empty());

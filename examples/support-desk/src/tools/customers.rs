@@ -100,7 +100,9 @@ pub fn get_customer_details(
     #[validate(length(min = 1, max = 16))]
     customer_id: String,
 ) -> Result<Customer, ToolError> {
-    app.db().get_customer_details(&customer_id)
+    // Only what the model's view reads: the secret columns are never loaded.
+    app.db()
+        .get_customer_details(&customer_id, SafeCustomer::SOURCE_FIELDS)
 }
 
 /// Change a customer's email address. The new address is marked unverified.
