@@ -233,6 +233,10 @@ async fn a_wrapped_record_projects_through_its_own_fields() {
         Some(json!({"version": 3, "value": {"owner": "alice"}}))
     );
     assert!(!reply.to_json().contains("4321"));
+    // What each projection reads of its source, for a handler to load no more than that.
+    assert_eq!(SafeVersionedAccount::SOURCE_FIELDS, ["version", "value"]);
+    assert_eq!(SafeAccount::SOURCE_FIELDS, ["owner"]);
+    assert!(Contact::SOURCE_FIELDS.is_empty());
 }
 
 /// Every panic before, in or after the handler: `internal` with an incident, and one record.
