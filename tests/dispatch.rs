@@ -887,7 +887,14 @@ async fn every_call_of_eight_concurrent_tasks_has_its_durable_record() {
     use tool_runtime::audit::SqliteSink;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.db");
-    let tb = toolbox_with(App::seeded(), |b| b.audit(SqliteSink::open(&db).unwrap()));
+    // Every refusal counted as such: no refusal budget runs out here.
+    let limits = tool_runtime::Limits {
+        refusals_per_minute: 1000,
+        ..Default::default()
+    };
+    let tb = toolbox_with(App::seeded(), |b| {
+        b.audit(SqliteSink::open(&db).unwrap()).limits(limits)
+    });
     let mut tasks = Vec::new();
     for t in 0..8 {
         let tb = tb.clone();

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::FutureExt;
 use serde::Deserialize;
@@ -16,8 +16,9 @@ use serde_json::value::RawValue;
 use crate::args::{ArgsSource, duplicate_key_error, find_duplicate_key};
 use crate::audit::{AuditRecord, DetailScope};
 use crate::erased::{ParsedArgs, Produced, panic_error, redact};
-use crate::error::ToolError;
+use crate::error::{ErrorCode, ToolError};
 use crate::random::hex;
+use crate::rate_limit::Quota;
 use crate::reply::ToolReply;
 use crate::session::Session;
 use crate::tool::{Access, Gate};
@@ -80,17 +81,28 @@ impl<'a> Trace<'a> {
 }
 
 impl Trace<'_> {
-    /// Keeps arguments that never became typed: an object with the tool's secret arguments
-    /// redacted. Anything else cannot be redacted by name (truncated JSON, an array), so for a
-    /// tool with secret arguments only its size is kept; for others, a bounded part of it.
+    /// Keeps arguments that never became typed, up to [`MAX_RAW_AUDIT`] bytes: an object with
+    /// the tool's secret arguments redacted. Anything else cannot be redacted by name
+    /// (truncated JSON, an array), so for a tool with secret arguments only its size is kept.
+    /// Past the cap, only the size: a refused call must not leave whatever the caller sent.
     fn record_raw(&mut self, mut raw: Value, bytes: usize) {
-        if raw.is_object() {
+        if bytes > MAX_RAW_AUDIT {
+            self.arguments = serde_json::json!({ "omitted_bytes": bytes });
+        } else if raw.is_object() {
             redact(&mut raw, self.secrets);
             self.arguments = raw;
-        } else if self.secrets.is_empty() && bytes <= MAX_RAW_AUDIT {
+        } else if self.secrets.is_empty() {
             self.arguments = raw;
         } else {
             self.arguments = serde_json::json!({ "unreadable_bytes": bytes });
+        }
+    }
+
+    /// Keeps only the size of what the arguments were.
+    fn omit_arguments(&mut self) {
+        if !self.arguments.is_null() {
+            let bytes = json_len_within(&self.arguments, usize::MAX).unwrap_or_default();
+            self.arguments = serde_json::json!({ "omitted_bytes": bytes });
         }
     }
 
@@ -112,8 +124,11 @@ impl Trace<'_> {
     }
 }
 
-/// The most of an unparsed request the audit log keeps verbatim.
-const MAX_RAW_AUDIT: usize = 1024;
+/// The most of a refused request the audit log keeps verbatim.
+const MAX_RAW_AUDIT: usize = 4096;
+
+/// The rate limiter's key for a caller's refused calls: no tool can be named so.
+const REFUSALS: &str = "(refused calls)";
 
 /// A tool name as the audit log keeps it: the model chose it, so it is bounded.
 fn clip_name(name: &str) -> String {
@@ -501,13 +516,48 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         Ok((tool, args))
     }
 
+    /// A caller whose calls keep being refused is slowed down: past
+    /// [`Limits::refusals_per_minute`](crate::Limits::refusals_per_minute), a refusal is answered
+    /// `rate_limited` and recorded without its arguments (the code it would have had is in the
+    /// record's detail), so that refused calls cannot fill the audit log at will.
+    fn budget_refusal(
+        &self,
+        session: &Session,
+        trace: &mut Trace<'_>,
+        outcome: Result<Produced, ToolError>,
+    ) -> Result<Produced, ToolError> {
+        let code = match &outcome {
+            Err(e) if is_refusal(e.code()) => e.code(),
+            _ => return outcome,
+        };
+        let quota = Quota::new(
+            self.inner.limits.refusals_per_minute,
+            Duration::from_secs(60),
+        );
+        match self
+            .inner
+            .limiter
+            .check(&session.rate_key(), REFUSALS, quota)
+        {
+            Ok(()) => outcome,
+            Err(retry_after) => {
+                trace.omit_arguments();
+                trace
+                    .detail
+                    .insert("refused".into(), Value::from(code.as_str()));
+                Err(ToolError::rate_limited(retry_after))
+            }
+        }
+    }
+
     /// Writes the audit record, then returns the reply; a failing sink fails the call closed.
     fn finish(
         &self,
         session: &Session,
-        trace: Trace<'_>,
+        mut trace: Trace<'_>,
         outcome: Result<Produced, ToolError>,
     ) -> ToolReply {
+        let outcome = self.budget_refusal(session, &mut trace, outcome);
         let reply = match outcome {
             Ok(p) => ToolReply::success(p.result, p.capped),
             Err(e) => ToolReply::failure(e),
@@ -543,6 +593,21 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             }
         }
     }
+}
+
+/// Whether an error says the caller asked for something it may not have or sent something
+/// malformed: what the refusal budget counts. Not the toolbox's own failures (`timeout`,
+/// `internal`), nor `approval_required`, which is the normal course of a destructive call.
+fn is_refusal(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::InvalidRequest
+            | ErrorCode::InvalidInput
+            | ErrorCode::NotFound
+            | ErrorCode::Unauthenticated
+            | ErrorCode::TooLarge
+            | ErrorCode::ApprovalDenied
+    )
 }
 
 /// How many bytes `value` serialises to, if at most `max`; stops as soon as it is over.

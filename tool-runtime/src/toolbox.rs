@@ -27,6 +27,10 @@ pub struct Limits {
     pub default_timeout: Duration,
     /// How long an approval ticket stays valid: 10 minutes.
     pub approval_ttl: Duration,
+    /// How many refused calls (unknown tool, bad arguments, malformed line...) one caller may
+    /// make in a minute: 60. Past it, refusals are answered `rate_limited` and recorded without
+    /// their arguments, so that refused calls cannot fill the audit log at will.
+    pub refusals_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -36,6 +40,7 @@ impl Default for Limits {
             max_output_bytes: 256 * 1024,
             default_timeout: Duration::from_secs(30),
             approval_ttl: Duration::from_secs(600),
+            refusals_per_minute: 60,
         }
     }
 }
@@ -240,6 +245,10 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
             ("max_output_bytes", limits.max_output_bytes as u128),
             ("default_timeout", limits.default_timeout.as_millis()),
             ("approval_ttl", limits.approval_ttl.as_millis()),
+            (
+                "refusals_per_minute",
+                u128::from(limits.refusals_per_minute),
+            ),
         ] {
             if value == 0 {
                 return Err(BuildError::ZeroLimit(name));
