@@ -37,28 +37,25 @@ pub(crate) fn parse<A: ToolArgs>(source: ArgsSource<'_>) -> Result<A, ToolError>
             "The arguments must be a JSON object.",
         ));
     }
-    let parsed: Result<A, ToolError> = match source {
-        ArgsSource::Text(text) => serde_json::from_str::<A>(text).map_err(|_| {
-            if let Some(dup) = find_duplicate_key(text) {
-                return duplicate_key_error(&dup);
-            }
-            let mut de = serde_json::Deserializer::from_str(text);
-            match serde_path_to_error::deserialize::<_, A>(&mut de) {
-                Err(e) => deserialize_error(e.path().to_string(), &e.into_inner().to_string()),
-                Ok(_) => {
-                    ToolError::invalid_input("The arguments could not be read; send a JSON object.")
-                }
-            }
-        }),
-        ArgsSource::Value(value) => match serde_path_to_error::deserialize::<_, A>(value) {
-            Ok(a) => Ok(a),
-            Err(e) => Err(deserialize_error(
-                e.path().to_string(),
-                &e.into_inner().to_string(),
-            )),
-        },
+    // A value is read as its text: one way of deserialising per tool, not two, keeps the code
+    // generated for each tool small.
+    let text = match source {
+        ArgsSource::Text(text) => std::borrow::Cow::Borrowed(text),
+        ArgsSource::Value(value) => std::borrow::Cow::Owned(value.to_string()),
     };
-    let args = parsed?;
+    let args = serde_json::from_str::<A>(&text).map_err(|_| {
+        if let Some(dup) = find_duplicate_key(&text) {
+            return duplicate_key_error(&dup);
+        }
+        // Only on failure: the path costs time on every call that succeeds.
+        let mut de = serde_json::Deserializer::from_str(&text);
+        match serde_path_to_error::deserialize::<_, A>(&mut de) {
+            Err(e) => deserialize_error(e.path().to_string(), &e.into_inner().to_string()),
+            Ok(_) => {
+                ToolError::invalid_input("The arguments could not be read; send a JSON object.")
+            }
+        }
+    })?;
     let mut fields = match args.validate() {
         Ok(()) => FieldErrors::new(),
         Err(e) => validation_messages(&e),

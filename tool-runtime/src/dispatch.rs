@@ -331,8 +331,8 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     ) -> Result<Produced, ToolError> {
         AssertUnwindSafe(self.checks(session, name, source, trace))
             .catch_unwind()
+            .map(panic_as_internal)
             .await
-            .unwrap_or_else(|panic| Err(panic_error(&*panic)))
     }
 
     /// The checks, in order: lookup (unknown and above-role read the same), authentication,
@@ -359,15 +359,26 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                 .map_err(ToolError::rate_limited)?;
         }
         let args = entry.tool.parse(source)?;
-        trace.arguments = args.audit_json();
-        if entry.spec.gate == Gate::HumanApproval {
+        // What was sent, now known to be well formed: the record keeps it, secrets redacted.
+        let mut sent = match source {
+            ArgsSource::Text(text) => serde_json::from_str(text).unwrap_or_default(),
+            ArgsSource::Value(value) => value.clone(),
+        };
+        let digest = (entry.spec.gate == Gate::HumanApproval)
+            .then(|| crate::approval::args_digest(&sent));
+        redact(&mut sent, trace.secrets);
+        trace.arguments = sent;
+        if let Some(digest) = digest {
             let user = session.user_id().unwrap_or("");
-            let digest = crate::approval::args_digest(&args.canonical_json());
             let ticket = self.inner.approvals.issue(
                 user,
                 entry.spec.name,
                 digest,
-                Pending { tool: index, args },
+                Pending {
+                    tool: index,
+                    args,
+                    shown: trace.arguments.clone(),
+                },
             );
             trace
                 .detail
@@ -421,6 +432,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let fut = entry
             .tool
             .run(&self.inner.state, session, args, entry.spec.max_items);
+        // A panic in the handler or in the output's `Serialize` must not take the host down,
+        // nor reach the model as a trace: here for a call that was approved, as in `dispatch`.
+        let fut = AssertUnwindSafe(fut).catch_unwind().map(panic_as_internal);
         let outcome = scope
             .scope(Deadline::new(fut, trace.started.checked_add(timeout)))
             .await;
@@ -443,7 +457,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             .approvals
             .peek(ticket, user, |_, pending| PendingCall {
                 tool: self.inner.tools[pending.tool].spec.name,
-                arguments: pending.args.audit_json(),
+                arguments: pending.shown.clone(),
             })
     }
 
@@ -501,10 +515,10 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         };
         // The ticket holds the very arguments that were validated and shown; their digest,
         // also in the `approval_required` record, lets the log tie the two records together.
-        let Pending { tool, args } = approved.payload;
+        let Pending { tool, args, shown } = approved.payload;
         let entry = &self.inner.tools[tool];
         trace.tool = ToolName::Known(entry.spec.name);
-        trace.arguments = args.audit_json();
+        trace.arguments = shown;
         trace.detail.insert(
             "arguments_sha256".into(),
             Value::from(hex(&approved.args_digest)),
@@ -593,6 +607,13 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             }
         }
     }
+}
+
+/// A caught panic as an `internal` error; the outcome itself otherwise.
+fn panic_as_internal(
+    caught: std::thread::Result<Result<Produced, ToolError>>,
+) -> Result<Produced, ToolError> {
+    caught.unwrap_or_else(|panic| Err(panic_error(&*panic)))
 }
 
 /// Whether an error says the caller asked for something it may not have or sent something

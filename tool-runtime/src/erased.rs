@@ -1,9 +1,7 @@
 //! Tools of different argument and output types, behind one object-safe interface.
 
 use std::any::Any;
-use std::panic::AssertUnwindSafe;
 
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
@@ -14,26 +12,12 @@ use crate::reply::Capped;
 use crate::session::Session;
 use crate::tool::{ToolArgs, ToolHandler};
 
-/// Typed, validated arguments, with what the audit log and approval tickets need of them.
+/// Typed, validated arguments, on their way from parsing to their tool.
 pub(crate) trait ParsedArgs: Send + Sync {
-    /// The arguments with `#[secret]` ones redacted.
-    fn audit_json(&self) -> Value;
-    /// The arguments in full, for the approval ticket's digest.
-    fn canonical_json(&self) -> Value;
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
 }
 
 impl<A: ToolArgs> ParsedArgs for A {
-    fn audit_json(&self) -> Value {
-        let mut value = self.canonical_json();
-        redact(&mut value, A::SECRET_FIELDS);
-        value
-    }
-
-    fn canonical_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
         self
     }
@@ -96,14 +80,8 @@ impl<S, H: ToolHandler<S>> ErasedTool<S> for Erased<H> {
             }
         };
         let fut = self.0.call(state, session, args);
-        Box::pin(async move {
-            // A panic in the handler or in the output's `Serialize` must not take the host
-            // down, nor reach the model as a trace.
-            AssertUnwindSafe(async move { produce(fut.await?, max_items) })
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|panic| Err(panic_error(&*panic)))
-        })
+        // The panic boundary is the caller's, around this future: one for every tool.
+        Box::pin(async move { produce(fut.await?, max_items) })
     }
 }
 

@@ -126,6 +126,9 @@ pub struct PendingCall {
 pub(crate) struct Pending {
     pub(crate) tool: usize,
     pub(crate) args: Box<dyn ParsedArgs>,
+    /// The arguments as sent, `#[secret]` ones redacted: what the human is shown and the
+    /// records keep.
+    pub(crate) shown: Value,
 }
 
 pub(crate) struct Entry<S> {

@@ -52,7 +52,6 @@ pub fn emit(tool: &Tool) -> TokenStream {
         #[doc = #doc]
         #[derive(
             ::tool_runtime::__private::serde::Deserialize,
-            ::tool_runtime::__private::serde::Serialize,
             ::tool_runtime::__private::schemars::JsonSchema,
             ::tool_runtime::__private::validator::Validate,
         )]
