@@ -43,19 +43,7 @@ pub(crate) fn parse<A: ToolArgs>(source: ArgsSource<'_>) -> Result<A, ToolError>
         ArgsSource::Text(text) => std::borrow::Cow::Borrowed(text),
         ArgsSource::Value(value) => std::borrow::Cow::Owned(value.to_string()),
     };
-    let args = serde_json::from_str::<A>(&text).map_err(|_| {
-        if let Some(dup) = find_duplicate_key(&text) {
-            return duplicate_key_error(&dup);
-        }
-        // Only on failure: the path costs time on every call that succeeds.
-        let mut de = serde_json::Deserializer::from_str(&text);
-        match serde_path_to_error::deserialize::<_, A>(&mut de) {
-            Err(e) => deserialize_error(e.path().to_string(), &e.into_inner().to_string()),
-            Ok(_) => {
-                ToolError::invalid_input("The arguments could not be read; send a JSON object.")
-            }
-        }
-    })?;
+    let args = serde_json::from_str::<A>(&text).map_err(|e| read_error(&text, &e))?;
     let mut fields = match args.validate() {
         Ok(()) => FieldErrors::new(),
         Err(e) => validation_messages(&e),
@@ -65,6 +53,114 @@ pub(crate) fn parse<A: ToolArgs>(source: ArgsSource<'_>) -> Result<A, ToolError>
         return Err(ToolError::invalid_fields(fields));
     }
     Ok(args)
+}
+
+/// Why `text` could not be read as a tool's arguments, with the field where that happened.
+/// Not generic: the field's path is found by walking the text to where serde stopped, rather
+/// than by deserialising a second time, which would be generated again for every tool.
+fn read_error(text: &str, error: &serde_json::Error) -> ToolError {
+    if let Some(dup) = find_duplicate_key(text) {
+        return duplicate_key_error(&dup);
+    }
+    let path = if error.is_syntax() || error.is_eof() {
+        String::new()
+    } else {
+        path_at(text, byte_offset(text, error.line(), error.column()))
+    };
+    deserialize_error(path, &error.to_string())
+}
+
+/// The byte offset of serde_json's one-based line and column (counted in bytes).
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    let line_start = text
+        .match_indices('\n')
+        .nth(line.saturating_sub(2))
+        .map_or(0, |(at, _)| at + 1);
+    let start = if line <= 1 { 0 } else { line_start };
+    (start + column).min(text.len())
+}
+
+/// The path (`filter.name`, `more[1]`) of what was being read at `offset` bytes into `text`,
+/// a JSON document read that far without a syntax error.
+///
+/// serde_json places an error that a type's own `Deserialize` raises after reading its value
+/// (a `SafePath` refused, say) after the object holding it, once that object is closed: when
+/// `offset` follows a closing bracket, the path is that of the last value inside it.
+fn path_at(text: &str, offset: usize) -> String {
+    enum Frame {
+        Object { key: Option<String>, at_key: bool },
+        Array { index: usize },
+    }
+    fn path_of(stack: &[Frame]) -> String {
+        let mut path = String::new();
+        for frame in stack {
+            match frame {
+                Frame::Object { key: Some(key), .. } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                }
+                Frame::Object { key: None, .. } => {}
+                Frame::Array { index } => path.push_str(&format!("[{index}]")),
+            }
+        }
+        path
+    }
+    let bytes = text.as_bytes();
+    let mut stack: Vec<Frame> = Vec::new();
+    // The path inside the container closed last, while nothing but white space follows it.
+    let mut just_closed: Option<String> = None;
+    let mut i = 0;
+    while i < offset.min(bytes.len()) {
+        let byte = bytes[i];
+        if !byte.is_ascii_whitespace() {
+            just_closed = None;
+        }
+        match byte {
+            b'{' => stack.push(Frame::Object {
+                key: None,
+                at_key: true,
+            }),
+            b'[' => stack.push(Frame::Array { index: 0 }),
+            b'}' | b']' => {
+                just_closed = Some(path_of(&stack));
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Array { index }) => *index += 1,
+                Some(Frame::Object { at_key, .. }) => *at_key = true,
+                None => {}
+            },
+            b'"' => {
+                let end = string_end(bytes, i);
+                if let Some(Frame::Object { key, at_key }) = stack.last_mut()
+                    && *at_key
+                {
+                    *key = serde_json::from_str::<String>(&text[i..end.min(text.len())]).ok();
+                    *at_key = false;
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    just_closed.unwrap_or_else(|| path_of(&stack))
+}
+
+/// The offset just past the string that opens at `start` (a `"`), escapes skipped.
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
 }
 
 /// The refusal of a request with a key twice in one object.
@@ -98,8 +194,7 @@ fn deserialize_error(path: String, message: &str) -> ToolError {
         let (field, _) = rest.split_once('`').unwrap_or((rest, ""));
         return ToolError::invalid_field(clip(field), "is required");
     }
-    // serde_path_to_error writes `?` where it never reached a field (truncated input).
-    if path == "." || path == "?" || path.is_empty() {
+    if path.is_empty() {
         if message.contains("expected struct") || message.starts_with("invalid type") {
             return ToolError::invalid_input("The arguments must be a JSON object.");
         }
@@ -318,6 +413,36 @@ pub fn confirmation_matches(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_path_where_reading_stopped() {
+        let at = |text: &str, after: &str| path_at(text, text.find(after).unwrap() + after.len());
+        assert_eq!(at(r#"{"a": 5}"#, "5"), "a");
+        assert_eq!(at(r#"{"filter": {"name": 5}}"#, "5"), "filter.name");
+        assert_eq!(
+            at(r#"{"more": [{"name": "x"}, {"name": 5}]}"#, "5"),
+            "more[1].name"
+        );
+        assert_eq!(at(r#"{"a\"b,[{": [1, 2, true]}"#, "true"), "a\"b,[{[2]");
+        assert_eq!(at(r#"{"x": "a,b]}", "y": 1}"#, "1"), "y");
+        // After a closing bracket: the last value inside it.
+        assert_eq!(at(r#"{"path": "../x"}"#, "}"), "path");
+        assert_eq!(at(r#"{"filter": {"name": "x"} }"#, "} "), "filter.name");
+        assert_eq!(at(r#"{"filter": {"name": "x"}}"#, "}}"), "filter");
+        assert_eq!(at(r#"{"a": [1, 2]}"#, "]"), "a[1]");
+        assert_eq!(at("[1]", "1"), "[0]");
+    }
+
+    #[test]
+    fn offsets_count_lines_and_bytes() {
+        let text = "{\n  \"a\": 1,\n  \"b\": 2\n}";
+        assert_eq!(byte_offset(text, 1, 1), 1);
+        assert_eq!(
+            &text[..byte_offset(text, 3, 8)],
+            "{\n  \"a\": 1,\n  \"b\": 2"
+        );
+        assert_eq!(byte_offset(text, 99, 99), text.len());
+    }
 
     #[test]
     fn duplicate_keys_are_found_at_any_depth() {

@@ -364,8 +364,8 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             ArgsSource::Text(text) => serde_json::from_str(text).unwrap_or_default(),
             ArgsSource::Value(value) => value.clone(),
         };
-        let digest = (entry.spec.gate == Gate::HumanApproval)
-            .then(|| crate::approval::args_digest(&sent));
+        let digest =
+            (entry.spec.gate == Gate::HumanApproval).then(|| crate::approval::args_digest(&sent));
         redact(&mut sent, trace.secrets);
         trace.arguments = sent;
         if let Some(digest) = digest {
