@@ -1,6 +1,7 @@
 //! Turning the model's raw arguments into a tool's typed, validated arguments, and every way
 //! that can fail into a message the model can act on.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -24,10 +25,25 @@ pub enum ArgsSource<'a> {
 /// message is not the place to reflect a megabyte of it.
 const MAX_ECHO: usize = 200;
 
-/// Parses and validates `A` from `source`.
+/// Parses and validates `A` from `source`. Generic, so compiled once per tool: only what
+/// depends on the type is here; the rest is in the functions it calls.
 pub(crate) fn parse<A: ToolArgs>(source: ArgsSource<'_>) -> Result<A, ToolError> {
-    // serde's derived structs also accept an array of the fields in order; the schema the model
-    // sees says object, and positional arguments would slip past anything keyed by field name.
+    let text = object_text(source)?;
+    let args = serde_json::from_str::<A>(&text).map_err(|e| read_error(&text, &e))?;
+    let mut fields = match args.validate() {
+        Ok(()) => FieldErrors::new(),
+        Err(e) => validation_messages(&e),
+    };
+    args.validate_nested(&mut fields);
+    refuse_fields(fields)?;
+    Ok(args)
+}
+
+/// The arguments as JSON text, if they are an object. serde's derived structs also accept an
+/// array of the fields in order; the schema the model sees says object, and positional
+/// arguments would slip past anything keyed by field name. A value is read as its text: one
+/// way of deserialising per tool, not two, keeps the code compiled for each tool small.
+fn object_text(source: ArgsSource<'_>) -> Result<Cow<'_, str>, ToolError> {
     let is_object = match source {
         ArgsSource::Text(text) => text.trim_start().starts_with('{'),
         ArgsSource::Value(value) => value.is_object(),
@@ -37,22 +53,19 @@ pub(crate) fn parse<A: ToolArgs>(source: ArgsSource<'_>) -> Result<A, ToolError>
             "The arguments must be a JSON object.",
         ));
     }
-    // A value is read as its text: one way of deserialising per tool, not two, keeps the code
-    // generated for each tool small.
-    let text = match source {
-        ArgsSource::Text(text) => std::borrow::Cow::Borrowed(text),
-        ArgsSource::Value(value) => std::borrow::Cow::Owned(value.to_string()),
-    };
-    let args = serde_json::from_str::<A>(&text).map_err(|e| read_error(&text, &e))?;
-    let mut fields = match args.validate() {
-        Ok(()) => FieldErrors::new(),
-        Err(e) => validation_messages(&e),
-    };
-    args.validate_nested(&mut fields);
-    if !fields.is_empty() {
-        return Err(ToolError::invalid_fields(fields));
+    Ok(match source {
+        ArgsSource::Text(text) => Cow::Borrowed(text),
+        ArgsSource::Value(value) => Cow::Owned(value.to_string()),
+    })
+}
+
+/// The rules' messages per field, if any rule was broken.
+fn refuse_fields(fields: FieldErrors) -> Result<(), ToolError> {
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(ToolError::invalid_fields(fields))
     }
-    Ok(args)
 }
 
 /// Why `text` could not be read as a tool's arguments, with the field where that happened.

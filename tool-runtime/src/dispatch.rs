@@ -15,11 +15,11 @@ use serde_json::value::RawValue;
 
 use crate::args::{ArgsSource, duplicate_key_error, find_duplicate_key};
 use crate::audit::{AuditRecord, DetailScope};
-use crate::erased::{ParsedArgs, Produced, panic_error, redact};
+use crate::erased::{panic_error, redact};
 use crate::error::{ErrorCode, ToolError};
 use crate::random::hex;
 use crate::rate_limit::Quota;
-use crate::reply::ToolReply;
+use crate::reply::{Success, ToolReply};
 use crate::session::Session;
 use crate::tool::{Access, Gate};
 use crate::toolbox::{Entry, Pending, PendingCall, Toolbox};
@@ -150,9 +150,8 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         }
         let index = self.lookup(session, name)?;
         let tool = &self.inner.tools[index].tool;
-        std::panic::catch_unwind(AssertUnwindSafe(|| tool.parse(ArgsSource::Text(args_json))))
+        std::panic::catch_unwind(AssertUnwindSafe(|| tool.check(ArgsSource::Text(args_json))))
             .unwrap_or_else(|panic| Err(panic_error(&*panic)))
-            .map(drop)
     }
 
     /// Calls a tool with arguments the host already holds as a value.
@@ -297,7 +296,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         name: &str,
         text: &str,
         trace: &mut Trace<'_>,
-    ) -> Result<Produced, ToolError> {
+    ) -> Result<Success, ToolError> {
         if text.len() > self.inner.limits.max_request_bytes {
             trace.record_oversized(text.len());
             return Err(self.request_too_large());
@@ -328,7 +327,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         name: &str,
         source: ArgsSource<'_>,
         trace: &mut Trace<'_>,
-    ) -> Result<Produced, ToolError> {
+    ) -> Result<Success, ToolError> {
         AssertUnwindSafe(self.checks(session, name, source, trace))
             .catch_unwind()
             .map(panic_as_internal)
@@ -343,7 +342,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         name: &str,
         source: ArgsSource<'_>,
         trace: &mut Trace<'_>,
-    ) -> Result<Produced, ToolError> {
+    ) -> Result<Success, ToolError> {
         // The tool's secret arguments are known before access is decided, so that even a
         // refused call's arguments are redacted in the audit log.
         if let Some(index) = self.index_of(name) {
@@ -358,34 +357,46 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                 .check(&session.rate_key(), entry.spec.name, quota)
                 .map_err(ToolError::rate_limited)?;
         }
-        let args = entry.tool.parse(source)?;
-        // What was sent, now known to be well formed: the record keeps it, secrets redacted.
-        let mut sent = match source {
-            ArgsSource::Text(text) => serde_json::from_str(text).unwrap_or_default(),
-            ArgsSource::Value(value) => value.clone(),
-        };
-        let digest =
-            (entry.spec.gate == Gate::HumanApproval).then(|| crate::approval::args_digest(&sent));
-        redact(&mut sent, trace.secrets);
-        trace.arguments = sent;
-        if let Some(digest) = digest {
+        let approval = entry.spec.gate == Gate::HumanApproval;
+        let secrets = trace.secrets;
+        // Between the arguments passing and the handler starting: the record of what was sent,
+        // and the approval gate.
+        let mut between = || {
+            // What was sent, now known to be well formed.
+            let sent = match source {
+                ArgsSource::Text(text) => serde_json::from_str(text).unwrap_or_default(),
+                ArgsSource::Value(value) => value.clone(),
+            };
+            let mut shown = sent.clone();
+            redact(&mut shown, secrets);
+            trace.arguments = shown.clone();
+            if !approval {
+                return Ok(());
+            }
+            let digest = crate::approval::args_digest(&sent);
             let user = session.user_id().unwrap_or("");
-            let ticket = self.inner.approvals.issue(
-                user,
-                entry.spec.name,
-                digest,
-                Pending {
-                    tool: index,
-                    args,
-                    shown: trace.arguments.clone(),
-                },
-            );
+            let pending = Pending {
+                tool: index,
+                sent,
+                shown,
+            };
+            let ticket = self
+                .inner
+                .approvals
+                .issue(user, entry.spec.name, digest, pending);
             trace
                 .detail
                 .insert("arguments_sha256".into(), Value::from(hex(&digest)));
-            return Err(ToolError::approval_required(ticket));
-        }
-        self.run(entry, session, args, trace).await
+            Err(ToolError::approval_required(ticket))
+        };
+        let fut = entry.tool.start(
+            &self.inner.state,
+            session,
+            source,
+            &mut between,
+            entry.spec.max_items,
+        )?;
+        self.run(entry, fut, trace).await
     }
 
     pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
@@ -417,21 +428,19 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         Err(not_found())
     }
 
+    /// A started handler, under its time limit, its detail collected for the record, its
+    /// output capped.
     async fn run(
         &self,
         entry: &Entry<S>,
-        session: &Session,
-        args: Box<dyn ParsedArgs>,
+        fut: futures_util::future::BoxFuture<'static, Result<Success, ToolError>>,
         trace: &mut Trace<'_>,
-    ) -> Result<Produced, ToolError> {
+    ) -> Result<Success, ToolError> {
         let timeout = entry
             .spec
             .timeout
             .unwrap_or(self.inner.limits.default_timeout);
         let scope = DetailScope::new();
-        let fut = entry
-            .tool
-            .run(&self.inner.state, session, args, entry.spec.max_items);
         // A panic in the handler or in the output's `Serialize` must not take the host down,
         // nor reach the model as a trace: here for a call that was approved, as in `dispatch`.
         let fut = AssertUnwindSafe(fut).catch_unwind().map(panic_as_internal);
@@ -465,10 +474,21 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     pub async fn approve(&self, session: &Session, ticket: &str) -> ToolReply {
         let mut trace = Trace::new("");
         let outcome = match self.redeem(session, ticket, &mut trace) {
-            Ok((index, args)) => {
+            Ok((index, sent)) => {
                 let entry = &self.inner.tools[index];
                 let digest = trace.detail.remove("arguments_sha256");
-                let outcome = self.run(entry, session, args, &mut trace).await;
+                // The arguments the human approved, read again: they were valid then.
+                let started = entry.tool.start(
+                    &self.inner.state,
+                    session,
+                    ArgsSource::Value(&sent),
+                    &mut || Ok(()),
+                    entry.spec.max_items,
+                );
+                let outcome = match started {
+                    Ok(fut) => self.run(entry, fut, &mut trace).await,
+                    Err(e) => Err(e),
+                };
                 // `run` collected the handler's own detail; the approval's goes beside it.
                 trace
                     .detail
@@ -500,7 +520,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         session: &Session,
         ticket: &str,
         trace: &mut Trace<'_>,
-    ) -> Result<(usize, Box<dyn ParsedArgs>), ToolError> {
+    ) -> Result<(usize, Value), ToolError> {
         let Some(user) = session.user_id() else {
             return Err(ToolError::approval_denied());
         };
@@ -515,7 +535,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         };
         // The ticket holds the very arguments that were validated and shown; their digest,
         // also in the `approval_required` record, lets the log tie the two records together.
-        let Pending { tool, args, shown } = approved.payload;
+        let Pending { tool, sent, shown } = approved.payload;
         let entry = &self.inner.tools[tool];
         trace.tool = ToolName::Known(entry.spec.name);
         trace.arguments = shown;
@@ -527,7 +547,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         if !entry.spec.access.allows(session) {
             return Err(ToolError::approval_denied());
         }
-        Ok((tool, args))
+        Ok((tool, sent))
     }
 
     /// A caller whose calls keep being refused is slowed down: past
@@ -538,8 +558,8 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         &self,
         session: &Session,
         trace: &mut Trace<'_>,
-        outcome: Result<Produced, ToolError>,
-    ) -> Result<Produced, ToolError> {
+        outcome: Result<Success, ToolError>,
+    ) -> Result<Success, ToolError> {
         let code = match &outcome {
             Err(e) if is_refusal(e.code()) => e.code(),
             _ => return outcome,
@@ -569,13 +589,10 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         &self,
         session: &Session,
         mut trace: Trace<'_>,
-        outcome: Result<Produced, ToolError>,
+        outcome: Result<Success, ToolError>,
     ) -> ToolReply {
         let outcome = self.budget_refusal(session, &mut trace, outcome);
-        let reply = match outcome {
-            Ok(p) => ToolReply::success(p.result, p.capped),
-            Err(e) => ToolReply::failure(e),
-        };
+        let reply = ToolReply::new(outcome);
         let error = reply.error();
         let record = AuditRecord {
             ts: SystemTime::now(),
@@ -611,8 +628,8 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
 
 /// A caught panic as an `internal` error; the outcome itself otherwise.
 fn panic_as_internal(
-    caught: std::thread::Result<Result<Produced, ToolError>>,
-) -> Result<Produced, ToolError> {
+    caught: std::thread::Result<Result<Success, ToolError>>,
+) -> Result<Success, ToolError> {
     caught.unwrap_or_else(|panic| Err(panic_error(&*panic)))
 }
 

@@ -8,20 +8,9 @@ use serde_json::Value;
 use crate::args::{self, ArgsSource};
 use crate::error::ToolError;
 use crate::output::SafeOutput;
-use crate::reply::Capped;
+use crate::reply::{Capped, Success};
 use crate::session::Session;
 use crate::tool::{ToolArgs, ToolHandler};
-
-/// Typed, validated arguments, on their way from parsing to their tool.
-pub(crate) trait ParsedArgs: Send + Sync {
-    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
-}
-
-impl<A: ToolArgs> ParsedArgs for A {
-    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
-        self
-    }
-}
 
 /// Replaces the named top-level fields of an object with `"[redacted]"`.
 pub(crate) fn redact(value: &mut Value, secrets: &[&str]) {
@@ -34,58 +23,55 @@ pub(crate) fn redact(value: &mut Value, secrets: &[&str]) {
     }
 }
 
-/// A handler's projected value, serialised.
-pub(crate) struct Produced {
-    pub result: String,
-    pub capped: Option<Capped>,
-}
+/// What a call's arguments pass between being read and the handler starting: the toolbox's
+/// own steps (the record of what was sent, the approval gate), in code compiled once.
+pub(crate) type Between<'g> = &'g mut (dyn FnMut() -> Result<(), ToolError> + Send);
 
+/// A tool, its types erased: a call makes one dynamic call into code compiled for its tool.
 pub(crate) trait ErasedTool<S>: Send + Sync {
-    fn parse(&self, source: ArgsSource<'_>) -> Result<Box<dyn ParsedArgs>, ToolError>;
     fn secret_fields(&self) -> &'static [&'static str];
-    fn run(
+    /// Reads and validates the arguments; nothing runs.
+    fn check(&self, source: ArgsSource<'_>) -> Result<(), ToolError>;
+    /// Reads and validates the arguments, passes `between`, then starts the handler: the future
+    /// ends with the projected value, serialised.
+    fn start(
         &self,
         state: &S,
         session: &Session,
-        args: Box<dyn ParsedArgs>,
+        source: ArgsSource<'_>,
+        between: Between<'_>,
         max_items: Option<usize>,
-    ) -> BoxFuture<'static, Result<Produced, ToolError>>;
+    ) -> Result<BoxFuture<'static, Result<Success, ToolError>>, ToolError>;
 }
 
 pub(crate) struct Erased<H>(pub H);
 
 impl<S, H: ToolHandler<S>> ErasedTool<S> for Erased<H> {
-    fn parse(&self, source: ArgsSource<'_>) -> Result<Box<dyn ParsedArgs>, ToolError> {
-        let args: H::Args = args::parse(source)?;
-        Ok(Box::new(args))
-    }
-
     fn secret_fields(&self) -> &'static [&'static str] {
         <H::Args as ToolArgs>::SECRET_FIELDS
     }
 
-    fn run(
+    fn check(&self, source: ArgsSource<'_>) -> Result<(), ToolError> {
+        args::parse::<H::Args>(source).map(drop)
+    }
+
+    fn start(
         &self,
         state: &S,
         session: &Session,
-        args: Box<dyn ParsedArgs>,
+        source: ArgsSource<'_>,
+        between: Between<'_>,
         max_items: Option<usize>,
-    ) -> BoxFuture<'static, Result<Produced, ToolError>> {
-        let args = match args.into_any().downcast::<H::Args>() {
-            Ok(a) => *a,
-            Err(_) => {
-                return Box::pin(std::future::ready(Err(ToolError::internal(
-                    std::io::Error::other("arguments of another tool reached this tool"),
-                ))));
-            }
-        };
+    ) -> Result<BoxFuture<'static, Result<Success, ToolError>>, ToolError> {
+        let args = args::parse::<H::Args>(source)?;
+        between()?;
         let fut = self.0.call(state, session, args);
         // The panic boundary is the caller's, around this future: one for every tool.
-        Box::pin(async move { produce(fut.await?, max_items) })
+        Ok(Box::pin(async move { produce(fut.await?, max_items) }))
     }
 }
 
-fn produce<O: SafeOutput>(mut value: O, max_items: Option<usize>) -> Result<Produced, ToolError> {
+fn produce<O: SafeOutput>(mut value: O, max_items: Option<usize>) -> Result<Success, ToolError> {
     let capped = max_items.and_then(|max| {
         value.truncate_items(max).map(|total| Capped {
             returned: max,
@@ -96,7 +82,7 @@ fn produce<O: SafeOutput>(mut value: O, max_items: Option<usize>) -> Result<Prod
     let mut buf = Vec::with_capacity(256);
     serde_json::to_writer(&mut buf, &value)?;
     let result = String::from_utf8(buf).map_err(ToolError::internal)?;
-    Ok(Produced { result, capped })
+    Ok(Success { result, capped })
 }
 
 /// A panic, as an `internal` error whose cause is the panic message.

@@ -12,11 +12,12 @@ pub struct ToolReply {
     outcome: Result<Success, ToolError>,
 }
 
+/// A call's value, serialised: what the envelope's `result` holds.
 #[derive(Debug)]
-struct Success {
+pub(crate) struct Success {
     /// JSON text the runtime itself serialised: written into the envelope as it is.
-    result: String,
-    capped: Option<Capped>,
+    pub(crate) result: String,
+    pub(crate) capped: Option<Capped>,
 }
 
 /// A list output was cut by `max_items`.
@@ -29,10 +30,8 @@ pub struct Capped {
 }
 
 impl ToolReply {
-    pub(crate) fn success(result: String, capped: Option<Capped>) -> Self {
-        ToolReply {
-            outcome: Ok(Success { result, capped }),
-        }
+    pub(crate) fn new(outcome: Result<Success, ToolError>) -> Self {
+        ToolReply { outcome }
     }
 
     /// A failed call.

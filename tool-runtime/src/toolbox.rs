@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::approval::ApprovalStore;
 use crate::audit::{AuditSink, TracingSink};
-use crate::erased::{Erased, ErasedTool, ParsedArgs};
+use crate::erased::{Erased, ErasedTool};
 use crate::export::{Definitions, ExportError, ToolDefinition, input_schema_of, output_schema_of};
 use crate::rate_limit::{InMemoryRateLimiter, RateLimiter};
 use crate::schema_rules::{self, Rule};
@@ -125,9 +125,9 @@ pub struct PendingCall {
 /// A call waiting for a human's approval.
 pub(crate) struct Pending {
     pub(crate) tool: usize,
-    pub(crate) args: Box<dyn ParsedArgs>,
-    /// The arguments as sent, `#[secret]` ones redacted: what the human is shown and the
-    /// records keep.
+    /// The arguments as sent, read again when the call is approved.
+    pub(crate) sent: Value,
+    /// The same, `#[secret]` ones redacted: what the human is shown and the records keep.
     pub(crate) shown: Value,
 }
 
@@ -205,12 +205,18 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
 
 impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
     /// Adds a tool: the type `#[secure_tool]` generated, named after the function in CamelCase.
-    pub fn tool<T: ToolHandler<S>>(mut self, tool: T) -> Self {
+    pub fn tool<T: ToolHandler<S>>(self, tool: T) -> Self {
         let spec = tool.spec();
-        let input = input_schema_of::<T::Args>();
-        let output = Some(output_schema_of::<T::Output>());
-        self.tools
-            .push((spec, Box::new(Erased(tool)), input, output));
+        self.register((
+            spec,
+            Box::new(Erased(tool)),
+            input_schema_of::<T::Args>(),
+            Some(output_schema_of::<T::Output>()),
+        ))
+    }
+
+    fn register(mut self, tool: Registered<S>) -> Self {
+        self.tools.push(tool);
         self
     }
 

@@ -20,7 +20,12 @@ pub fn input_schema_of<T: JsonSchema>() -> Value {
     let generator = SchemaSettings::draft2020_12()
         .for_deserialize()
         .into_generator();
-    let mut schema = generator.into_root_schema_for::<T>().to_value();
+    canonical_input(generator.into_root_schema_for::<T>().to_value())
+}
+
+/// The changes [`input_schema_of`] makes to what schemars generates: apart, so that they are
+/// compiled once rather than for every tool.
+fn canonical_input(mut schema: Value) -> Value {
     if let Some(root) = schema.as_object_mut() {
         root.remove("title");
         if root.get("type") == Some(&json!("object")) && !root.contains_key("properties") {
@@ -39,7 +44,10 @@ pub fn output_schema_of<T: JsonSchema>() -> Value {
     let generator = SchemaSettings::draft2020_12()
         .for_serialize()
         .into_generator();
-    let mut schema = generator.into_root_schema_for::<T>().to_value();
+    without_title(generator.into_root_schema_for::<T>().to_value())
+}
+
+fn without_title(mut schema: Value) -> Value {
     if let Some(root) = schema.as_object_mut() {
         root.remove("title");
     }
