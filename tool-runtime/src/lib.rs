@@ -121,11 +121,11 @@ pub mod prelude {
     pub use tool_macros::{Record, Role, SafeOutput, secure_tool};
 }
 
-/// What generated code refers to. Not a public API: it changes without notice.
+/// Exactly what the macros' generated code refers to. Not a public API: it changes without
+/// notice.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::args::{Nested, NestedSkip, NestedValidate, confirmation_matches};
-    pub use crate::audit::DetailScope;
     pub use crate::blocking::run_blocking;
     pub use crate::error::FieldErrors;
     pub use crate::error::ToolError;
@@ -142,6 +142,5 @@ pub mod __private {
     pub use schemars;
     pub use serde;
     pub use serde_json;
-    pub use tokio;
     pub use validator;
 }
