@@ -363,16 +363,18 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         // and the approval gate.
         let mut between = || {
             // What was sent, now known to be well formed.
-            let sent = match source {
+            let mut sent = match source {
                 ArgsSource::Text(text) => serde_json::from_str(text).unwrap_or_default(),
                 ArgsSource::Value(value) => value.clone(),
             };
+            if !approval {
+                redact(&mut sent, secrets);
+                trace.arguments = sent;
+                return Ok(());
+            }
             let mut shown = sent.clone();
             redact(&mut shown, secrets);
             trace.arguments = shown.clone();
-            if !approval {
-                return Ok(());
-            }
             let digest = crate::approval::args_digest(&sent);
             let user = session.user_id().unwrap_or("");
             let pending = Pending {
