@@ -157,7 +157,7 @@ impl<P> ApprovalStore<P> {
         let ticket = loop {
             // 128 random bits do not collide in practice; checking costs nothing and makes
             // "one ticket, one call" hold without that argument.
-            let candidate = crate::random::hex_token::<16>();
+            let candidate = crate::hex::hex_token::<16>();
             if !tickets.contains_key(&candidate) {
                 break candidate;
             }
@@ -370,7 +370,7 @@ mod tests {
     fn forged_tickets_are_refused() {
         let store = ApprovalStore::new(TEN_MINUTES);
         let real = store.issue("dave", "delete_data", [0; 32], ());
-        let forged = crate::random::hex_token::<16>();
+        let forged = crate::hex::hex_token::<16>();
         assert_eq!(store.redeem(&forged, "dave"), Err(Refused::Unknown));
         assert_eq!(store.redeem("", "dave"), Err(Refused::Unknown));
         assert_eq!(

@@ -3,7 +3,6 @@
 use std::any::Any;
 
 use futures_util::future::BoxFuture;
-use serde_json::Value;
 
 use crate::args::{self, ArgsSource};
 use crate::error::ToolError;
@@ -11,17 +10,6 @@ use crate::output::SafeOutput;
 use crate::reply::{Capped, Success};
 use crate::session::Session;
 use crate::tool::{ToolArgs, ToolHandler};
-
-/// Replaces the named top-level fields of an object with `"[redacted]"`.
-pub(crate) fn redact(value: &mut Value, secrets: &[&str]) {
-    if let Value::Object(map) = value {
-        for key in secrets {
-            if let Some(v) = map.get_mut(*key) {
-                *v = Value::from("[redacted]");
-            }
-        }
-    }
-}
 
 /// What a call's arguments pass between being read and the handler starting: the toolbox's
 /// own steps (the record of what was sent, the approval gate), in code compiled once.

@@ -279,5 +279,5 @@ impl Serialize for ToolError {
 
 /// 64 random bits, hex: enough to find the record, useless for guessing anything.
 fn new_incident_id() -> String {
-    crate::random::hex_token::<8>()
+    crate::hex::hex_token::<8>()
 }

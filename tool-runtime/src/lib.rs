@@ -72,15 +72,15 @@ mod args;
 pub mod audit;
 mod blocking;
 mod bounded;
-mod dispatch;
+mod call;
 mod erased;
 pub mod error;
 pub mod export;
 pub mod fs;
+mod hex;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 pub mod output;
-mod random;
 pub mod rate_limit;
 pub mod reply;
 pub mod role;

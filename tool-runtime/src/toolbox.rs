@@ -1,5 +1,5 @@
 //! The toolbox: the tools of one application, their guards and limits, built once. What it does
-//! with a call is in `dispatch`.
+//! with a call is in `call`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -136,21 +136,21 @@ pub(crate) struct Entry<S> {
     pub(crate) tool: Box<dyn ErasedTool<S>>,
 }
 
-pub(crate) struct Inner<S> {
-    pub(crate) state: S,
-    pub(crate) tools: Vec<Entry<S>>,
+struct Inner<S> {
+    state: S,
+    tools: Vec<Entry<S>>,
     /// Tool names, sorted, with their index: a binary search beats hashing for a few dozen names.
-    pub(crate) by_name: Vec<(&'static str, usize)>,
-    pub(crate) definitions: Definitions,
-    pub(crate) audit: Arc<dyn AuditSink>,
-    pub(crate) limiter: Arc<dyn RateLimiter>,
-    pub(crate) approvals: ApprovalStore<Pending>,
-    pub(crate) limits: Limits,
+    by_name: Vec<(&'static str, usize)>,
+    definitions: Definitions,
+    audit: Arc<dyn AuditSink>,
+    limiter: Arc<dyn RateLimiter>,
+    approvals: ApprovalStore<Pending>,
+    limits: Limits,
 }
 
 /// The tools of an application and its state. Built once; cheap to clone; `Send + Sync`.
 pub struct Toolbox<S> {
-    pub(crate) inner: Arc<Inner<S>>,
+    inner: Arc<Inner<S>>,
 }
 
 impl<S> Clone for Toolbox<S> {
@@ -318,11 +318,37 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         self.inner.tools.iter().map(|e| &e.spec)
     }
 
+    /// The tool registered under `name`.
+    pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
+        let names = &self.inner.by_name;
+        names
+            .binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|at| names[at].1)
+    }
+
+    /// The tool at `index`, as [`index_of`](Self::index_of) found it.
+    pub(crate) fn entry(&self, index: usize) -> &Entry<S> {
+        &self.inner.tools[index]
+    }
+
+    pub(crate) fn approvals(&self) -> &ApprovalStore<Pending> {
+        &self.inner.approvals
+    }
+
+    pub(crate) fn audit_sink(&self) -> &dyn AuditSink {
+        &*self.inner.audit
+    }
+
+    pub(crate) fn limiter(&self) -> &dyn RateLimiter {
+        &*self.inner.limiter
+    }
+
     /// The definitions of the tools `session` may call, to export in a provider's shape.
     pub fn definitions(&self, session: &Session) -> Definitions {
         self.inner.definitions.filtered(|d| {
             self.index_of(&d.name)
-                .is_some_and(|i| self.inner.tools[i].spec.access.allows(session))
+                .is_some_and(|i| self.entry(i).spec.access.allows(session))
         })
     }
 }

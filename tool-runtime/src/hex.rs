@@ -1,4 +1,5 @@
-//! Unpredictable identifiers from the operating system's CSPRNG.
+//! Bytes as hex text: identifiers from the operating system's CSPRNG (tickets, incidents),
+//! and digests.
 
 /// `N` random bytes from the OS, as lowercase hex.
 ///

@@ -1,0 +1,105 @@
+//! The human's answers to approval requests: run the waiting call, or drop it.
+
+use serde_json::Value;
+
+use super::trace::{ToolName, Trace};
+use crate::args::ArgsSource;
+use crate::error::ToolError;
+use crate::hex::hex;
+use crate::reply::ToolReply;
+use crate::session::Session;
+use crate::toolbox::{Pending, PendingCall, Toolbox};
+
+impl<S: Send + Sync + 'static> Toolbox<S> {
+    /// The call waiting behind `ticket`, as the audit log shows it (`#[secret]` arguments
+    /// redacted), if `session`'s user holds the ticket and it is still valid: what to show the
+    /// human who is asked to approve it. Nothing is taken: the ticket stays pending.
+    pub fn pending_call(&self, session: &Session, ticket: &str) -> Option<PendingCall> {
+        let user = session.user_id()?;
+        self.approvals()
+            .peek(ticket, user, |_, pending| PendingCall {
+                tool: self.entry(pending.tool).spec.name,
+                arguments: pending.shown.clone(),
+            })
+    }
+
+    /// Runs the call waiting behind `ticket`, if `session`'s user holds it and it is still valid.
+    pub async fn approve(&self, session: &Session, ticket: &str) -> ToolReply {
+        let mut trace = Trace::new("");
+        let outcome = match self.redeem(session, ticket, &mut trace) {
+            Ok((index, sent)) => {
+                let entry = self.entry(index);
+                let digest = trace.detail.remove("arguments_sha256");
+                // The arguments the human approved, read again: they were valid then.
+                let started = entry.tool.start(
+                    self.state(),
+                    session,
+                    ArgsSource::Value(&sent),
+                    &mut || Ok(()),
+                    entry.spec.max_items,
+                );
+                let outcome = match started {
+                    Ok(fut) => self.run(entry, fut, &mut trace).await,
+                    Err(e) => Err(e),
+                };
+                // `run` collected the handler's own detail; the approval's goes beside it.
+                trace
+                    .detail
+                    .insert("approval".into(), Value::from("approved"));
+                if let Some(digest) = digest {
+                    trace.detail.insert("arguments_sha256".into(), digest);
+                }
+                outcome
+            }
+            Err(e) => Err(e),
+        };
+        self.finish(session, trace, outcome)
+    }
+
+    /// Drops the call waiting behind `ticket`; nothing runs.
+    pub async fn deny(&self, session: &Session, ticket: &str) -> ToolReply {
+        let mut trace = Trace::new("");
+        let outcome = self.redeem(session, ticket, &mut trace).and_then(|_| {
+            trace
+                .detail
+                .insert("approval".into(), Value::from("denied"));
+            Err(ToolError::approval_denied())
+        });
+        self.finish(session, trace, outcome)
+    }
+
+    pub(super) fn redeem(
+        &self,
+        session: &Session,
+        ticket: &str,
+        trace: &mut Trace<'_>,
+    ) -> Result<(usize, Value), ToolError> {
+        let Some(user) = session.user_id() else {
+            return Err(ToolError::approval_denied());
+        };
+        let approved = match self.approvals().redeem(ticket, user) {
+            Ok(a) => a,
+            Err(refused) => {
+                trace
+                    .detail
+                    .insert("refused".into(), Value::from(refused.as_str()));
+                return Err(ToolError::approval_denied());
+            }
+        };
+        // The ticket holds the very arguments that were validated and shown; their digest,
+        // also in the `approval_required` record, lets the log tie the two records together.
+        let Pending { tool, sent, shown } = approved.payload;
+        let entry = self.entry(tool);
+        trace.tool = ToolName::Known(entry.spec.name);
+        trace.arguments = shown;
+        trace.detail.insert(
+            "arguments_sha256".into(),
+            Value::from(hex(&approved.args_digest)),
+        );
+        // The role may have been taken away since the ticket was issued.
+        if !entry.spec.access.allows(session) {
+            return Err(ToolError::approval_denied());
+        }
+        Ok((tool, sent))
+    }
+}
