@@ -12,11 +12,12 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::args::{ArgsSource, duplicate_key_error, find_duplicate_key};
+use crate::audit::timestamp::rfc3339_millis;
 use crate::audit::{AuditRecord, DetailScope};
 use crate::erased::{ParsedArgs, Produced, redact};
 use crate::error::ToolError;
 use crate::random::hex;
-use crate::reply::ToolReply;
+use crate::reply::{HostApproval, ToolReply};
 use crate::session::Session;
 use crate::tool::{Access, Gate};
 use crate::toolbox::{Entry, Pending, PendingCall, Toolbox};
@@ -492,7 +493,15 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     ) -> ToolReply {
         let reply = match outcome {
             Ok(p) => ToolReply::success(p.result, p.capped),
-            Err(e) => ToolReply::failure(e),
+            Err(e) => {
+                let host = e.ticket().map(|ticket| HostApproval {
+                    ticket: ticket.to_owned(),
+                    expires_at: rfc3339_millis(SystemTime::now() + self.inner.approvals.ttl()),
+                    tool: trace.tool.for_record().into_owned(),
+                    arguments: trace.arguments.clone(),
+                });
+                ToolReply::failure(e).with_host(host)
+            }
         };
         let error = reply.error();
         let record = AuditRecord {

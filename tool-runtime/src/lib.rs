@@ -97,7 +97,7 @@ pub use export::{Definitions, ToolDefinition};
 pub use fs::{PathPolicy, SafePath};
 pub use output::{Project, ProjectAs, Record, SafeOutput};
 pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimiter};
-pub use reply::ToolReply;
+pub use reply::{ForModel, HostApproval, ToolReply};
 pub use role::{Role, RoleId};
 pub use session::Session;
 pub use tool::{Access, Gate, Hints, State, ToolArgs, ToolHandler, ToolSpec};
