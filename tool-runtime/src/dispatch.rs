@@ -357,7 +357,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let not_found = || ToolError::not_found("No tool by that name is available.");
         let index = self.index_of(name).ok_or_else(not_found)?;
         let access = &self.inner.tools[index].spec.access;
-        if access.allows(session) {
+        if self.permits(index, session) {
             return Ok(index);
         }
         // Someone not logged in learns only of tools every logged-in user has: telling them a
@@ -478,7 +478,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             Value::from(hex(&approved.args_digest)),
         );
         // The role may have been taken away since the ticket was issued.
-        if !entry.spec.access.allows(session) {
+        if !self.permits(tool, session) {
             return Err(ToolError::approval_denied());
         }
         Ok((tool, args))
@@ -516,6 +516,11 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             cause: error.and_then(|e| e.cause()).map(|c| c.to_string()),
             detail: trace.detail,
         };
+        let mut record = record;
+        if let Some(jti) = session.token_id() {
+            // The token's id ties the call to the token without the token itself.
+            record.detail.insert("jti".into(), Value::from(jti));
+        }
         match self.inner.audit.record(&record) {
             Ok(()) => reply,
             Err(e) => {

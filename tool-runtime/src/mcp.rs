@@ -95,9 +95,12 @@ pub enum McpError {
 /// handler to an `rmcp` transport yourself.
 pub struct McpServer<S> {
     toolbox: Toolbox<S>,
-    session: Session,
+    /// `None`: each request brings its own, authenticated by the HTTP server.
+    session: Option<Session>,
     implementation: Implementation,
     instructions: Option<String>,
+    #[cfg(feature = "http")]
+    served: Option<std::sync::Arc<crate::http::Served>>,
 }
 
 impl<S> std::fmt::Debug for McpServer<S> {
@@ -140,9 +143,27 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     pub fn new(toolbox: Toolbox<S>, session: Session) -> Self {
         McpServer {
             toolbox,
-            session,
+            session: Some(session),
             implementation: Implementation::new("tool-runtime", env!("CARGO_PKG_VERSION")),
             instructions: None,
+            #[cfg(feature = "http")]
+            served: None,
+        }
+    }
+
+    /// A server whose every request carries its own session, put in the request by the HTTP
+    /// server once its bearer token verified.
+    #[cfg(feature = "http")]
+    pub(crate) fn per_request(
+        toolbox: Toolbox<S>,
+        served: std::sync::Arc<crate::http::Served>,
+    ) -> Self {
+        McpServer {
+            toolbox,
+            session: None,
+            implementation: Implementation::new("tool-runtime", env!("CARGO_PKG_VERSION")),
+            instructions: None,
+            served: Some(served),
         }
     }
 
@@ -159,9 +180,30 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         self
     }
 
-    /// The session every call is made as.
-    pub fn session(&self) -> &Session {
-        &self.session
+    /// The session every call is made as; `None` for a server whose requests each bring their
+    /// own (over HTTP).
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// The session of one request: the server's own, or the one the HTTP server verified.
+    fn session_of(&self, context: &RequestContext<RoleServer>) -> Result<Session, ErrorData> {
+        if let Some(session) = &self.session {
+            return Ok(session.clone());
+        }
+        #[cfg(feature = "http")]
+        if let Some(session) = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Session>())
+        {
+            return Ok(session.clone());
+        }
+        let _ = context;
+        Err(ErrorData::invalid_request(
+            "the request is not authenticated",
+            None,
+        ))
     }
 
     /// Serves over standard input and output until the client closes the connection.
@@ -187,20 +229,21 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     /// Runs one `tools/call`, asking the human first when the tool needs their approval.
     async fn call(
         &self,
+        session: &Session,
         request: CallToolRequestParams,
         peer: &Peer<RoleServer>,
     ) -> CallToolResult {
         let name = request.name;
-        // rmcp hands over the arguments parsed, so a duplicate key was already resolved by the
-        // JSON parser; every other check happens in the dispatcher.
+        // A duplicate key was refused on the raw message, before rmcp parsed it; every other
+        // check happens in the dispatcher.
         let arguments = Value::Object(request.arguments.unwrap_or_default());
-        let reply = self.toolbox.call(&self.session, &name, arguments).await;
+        let reply = self.run_call(session, &name, arguments).await;
         let ticket = reply
             .error()
             .filter(|e| e.code() == ErrorCode::ApprovalRequired)
             .and_then(|e| e.ticket());
         let Some(ticket) = ticket else {
-            return self.result(&name, &reply);
+            return self.result(session, &name, &reply);
         };
         if !peer
             .supported_elicitation_modes()
@@ -211,16 +254,32 @@ impl<S: Send + Sync + 'static> McpServer<S> {
             let error = json!({"code": ErrorCode::ApprovalRequired, "message": CANNOT_ASK});
             return CallToolResult::error(vec![ContentBlock::text(error.to_string())]);
         }
-        let reply = self.ask_human(peer, ticket).await;
-        self.result(&name, &reply)
+        let reply = self.ask_human(session, peer, ticket).await;
+        self.result(session, &name, &reply)
+    }
+
+    /// One dispatch. Over HTTP it runs as a task of its own, so that a client that goes away
+    /// or a server that shuts down cannot drop it half way: the call finishes and its record is
+    /// written.
+    async fn run_call(&self, session: &Session, name: &str, arguments: Value) -> ToolReply {
+        #[cfg(feature = "http")]
+        if let Some(served) = &self.served {
+            return served.call(&self.toolbox, session, name, arguments).await;
+        }
+        self.toolbox.call(session, name, arguments).await
     }
 
     /// Puts the parked call to the human, then approves or denies its ticket. Anything but an
     /// explicit yes (a decline, a cancel, a form left unticked, a client that never answers)
     /// denies it.
-    async fn ask_human(&self, peer: &Peer<RoleServer>, ticket: &str) -> ToolReply {
-        let Some(call) = self.toolbox.pending_call(&self.session, ticket) else {
-            return self.toolbox.deny(&self.session, ticket).await;
+    async fn ask_human(
+        &self,
+        session: &Session,
+        peer: &Peer<RoleServer>,
+        ticket: &str,
+    ) -> ToolReply {
+        let Some(call) = self.toolbox.pending_call(session, ticket) else {
+            return self.toolbox.deny(session, ticket).await;
         };
         let params = ElicitRequestParams::FormElicitationParams {
             meta: None,
@@ -236,9 +295,9 @@ impl<S: Send + Sync + 'static> McpServer<S> {
             }
         };
         if approved {
-            self.toolbox.approve(&self.session, ticket).await
+            self.toolbox.approve(session, ticket).await
         } else {
-            self.toolbox.deny(&self.session, ticket).await
+            self.toolbox.deny(session, ticket).await
         }
     }
 
@@ -262,7 +321,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     }
 
     /// The MCP result of a finished call.
-    fn result(&self, name: &str, reply: &ToolReply) -> CallToolResult {
+    fn result(&self, session: &Session, name: &str, reply: &ToolReply) -> CallToolResult {
         if let Some(error) = reply.error() {
             let text = serde_json::to_string(error).unwrap_or_else(|_| {
                 json!({"code": error.code(), "message": error.message()}).to_string()
@@ -272,7 +331,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         let output = reply.result().unwrap_or(Value::Null);
         let schema = self
             .toolbox
-            .definitions(&self.session)
+            .definitions(session)
             .get(name)
             .and_then(|d| d.output_schema.clone());
         let structured = match schema {
@@ -338,9 +397,10 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let tools = self.toolbox.definitions(&self.session).mcp();
+        let session = self.session_of(&context)?;
+        let tools = self.toolbox.definitions(&session).mcp();
         let tools = serde_json::from_value(tools).map_err(|e| {
             tracing::error!(target: "tool_runtime::mcp", error = %e, "an MCP tool definition does not fit the SDK's model");
             ErrorData::internal_error("the tool list could not be built", None)
@@ -353,6 +413,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        Ok(self.call(request, &context.peer).await.into())
+        let session = self.session_of(&context)?;
+        Ok(self.call(&session, request, &context.peer).await.into())
     }
 }
