@@ -569,3 +569,78 @@ async fn a_declined_call_leaves_the_data_untouched() {
     })
     .await;
 }
+
+/// One line in, the replies that answer requests out, over the fixture's raw stdio.
+struct RawStdio {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl RawStdio {
+    async fn start(user: &str, role: &str) -> RawStdio {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp_fixture"))
+            .args([user, role])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        RawStdio {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    async fn send(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt as _;
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.write_all(b"\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    async fn reply(&mut self) -> Value {
+        let line = self.stdout.next_line().await.unwrap().expect("a reply");
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_message_repeating_a_key_is_refused_before_any_parser_picks_one() {
+    within_limit(async {
+        let mut raw = RawStdio::start("carol", "support_agent").await;
+        raw.send(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#).await;
+        assert_eq!(raw.reply().await["id"], 1);
+        raw.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await;
+        // The last `customer_id` would win in serde_json; neither does.
+        raw.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_customer_details","arguments":{"customer_id":"C002","customer_id":"C001"}}}"#).await;
+        let refused = raw.reply().await;
+        assert_eq!(refused["id"], 2, "{refused}");
+        assert_eq!(refused["error"]["code"], -32600, "{refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("customer_id"),
+            "{refused}"
+        );
+        // A repeated id: the reply cannot name one.
+        raw.send(r#"{"jsonrpc":"2.0","id":3,"id":4,"method":"tools/list"}"#)
+            .await;
+        let refused = raw.reply().await;
+        assert_eq!(refused["id"], Value::Null, "{refused}");
+        // The connection goes on.
+        raw.send(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"get_customer_details","arguments":{"customer_id":"C001"}}}"#).await;
+        let ok = raw.reply().await;
+        assert_eq!(ok["id"], 5);
+        assert_eq!(ok["result"]["structuredContent"]["name"], "Alice Anders", "{ok}");
+        drop(raw.stdin);
+        let _ = raw.child.wait().await;
+    })
+    .await;
+}

@@ -56,6 +56,8 @@ use serde_json::{Value, json};
 
 pub use rmcp;
 
+mod lines;
+
 use crate::error::ErrorCode;
 use crate::export;
 use crate::reply::ToolReply;
@@ -207,8 +209,17 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     }
 
     /// Serves over standard input and output until the client closes the connection.
+    ///
+    /// Each line is checked before it is parsed: one that repeats a key in any object is
+    /// answered with JSON-RPC's invalid request and goes no further.
     pub async fn serve_stdio(self) -> Result<(), McpError> {
-        self.serve(rmcp::transport::stdio()).await
+        let max = self.toolbox.limits().max_request_bytes;
+        self.serve(lines::CheckedLines::new(
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+            max,
+        ))
+        .await
     }
 
     /// Serves over `transport` until the client closes it.
