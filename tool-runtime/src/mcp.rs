@@ -34,18 +34,18 @@
 //! # }
 //! ```
 //!
-//! The protocol revisions served are 2025-06-18 and 2025-11-25. Later revisions forbid the
-//! server-to-client requests that approval needs, so this server answers `server/discover` as a
-//! server that predates it does, and a newer client falls back to `initialize`.
+//! The protocol revisions served are 2025-06-18, 2025-11-25 and 2026-07-28, the client's choice.
+//! On 2026-07-28 a server sends no requests of its own: approval is an `InputRequiredResult`
+//! whose retry carries a signed, single-use `requestState` (see [`McpServer::with_state_key`]).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverRequestMethod,
-    DiscoverResult, ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema,
-    Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
-    ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
+    ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, Implementation,
+    InputRequest, InputRequests, InputRequiredResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{
     ElicitationMode, Peer, RequestContext, RoleServer, ServerInitializeError, ServiceExt,
@@ -57,6 +57,11 @@ use serde_json::{Value, json};
 pub use rmcp;
 
 mod lines;
+mod request_state;
+
+pub use request_state::MIN_STATE_KEY_BYTES;
+#[cfg(feature = "http")]
+pub(crate) use request_state::StateCodec;
 
 use crate::error::ErrorCode;
 use crate::export;
@@ -65,11 +70,21 @@ use crate::session::Session;
 use crate::toolbox::{PendingCall, Toolbox};
 
 /// The protocol revisions this server speaks, oldest first.
-const SUPPORTED: &[ProtocolVersion] =
-    &[ProtocolVersion::V_2025_06_18, ProtocolVersion::V_2025_11_25];
+const SUPPORTED: &[ProtocolVersion] = &[
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2026_07_28,
+];
+
+/// The first revision where a server asks for input by returning an `InputRequiredResult`
+/// (the client retries with the answers) instead of sending requests of its own.
+const INPUT_REQUIRED_SINCE: ProtocolVersion = ProtocolVersion::V_2026_07_28;
+
+/// The key of the approval question in `inputRequests` / `inputResponses`.
+const APPROVAL_INPUT: &str = "approval";
 
 /// Offered to a client that asks for a revision this server does not speak.
-const NEWEST: ProtocolVersion = ProtocolVersion::V_2025_11_25;
+const NEWEST: ProtocolVersion = ProtocolVersion::V_2026_07_28;
 
 /// The boolean the human sets in the approval form.
 pub const APPROVE_FIELD: &str = "approve";
@@ -101,6 +116,7 @@ pub struct McpServer<S> {
     session: Option<Session>,
     implementation: Implementation,
     instructions: Option<String>,
+    states: std::sync::Arc<request_state::StateCodec>,
     #[cfg(feature = "http")]
     served: Option<std::sync::Arc<crate::http::Served>>,
 }
@@ -148,6 +164,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
             session: Some(session),
             implementation: Implementation::new("tool-runtime", env!("CARGO_PKG_VERSION")),
             instructions: None,
+            states: std::sync::Arc::new(request_state::StateCodec::random()),
             #[cfg(feature = "http")]
             served: None,
         }
@@ -159,14 +176,24 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     pub(crate) fn per_request(
         toolbox: Toolbox<S>,
         served: std::sync::Arc<crate::http::Served>,
+        states: std::sync::Arc<request_state::StateCodec>,
     ) -> Self {
         McpServer {
             toolbox,
             session: None,
             implementation: Implementation::new("tool-runtime", env!("CARGO_PKG_VERSION")),
             instructions: None,
+            states,
             served: Some(served),
         }
+    }
+
+    /// Signs the `requestState` of approvals asked on protocol 2026-07-28 with `key` (at least
+    /// [`MIN_STATE_KEY_BYTES`] secret bytes, shared by every instance that may get the retry).
+    /// Without it, a random key of the process. `None` when the key is too short.
+    pub fn with_state_key(mut self, key: &[u8]) -> Option<Self> {
+        self.states = std::sync::Arc::new(request_state::StateCodec::new(key)?);
+        Some(self)
     }
 
     /// The name and version the server gives in `initialize`. Default: `tool-runtime` and this
@@ -242,31 +269,113 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         &self,
         session: &Session,
         request: CallToolRequestParams,
-        peer: &Peer<RoleServer>,
-    ) -> CallToolResult {
+        context: &RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        let peer = &context.peer;
         let name = request.name;
         // A duplicate key was refused on the raw message, before rmcp parsed it; every other
         // check happens in the dispatcher.
         let arguments = Value::Object(request.arguments.unwrap_or_default());
-        let reply = self.run_call(session, &name, arguments).await;
+        let input_required = context
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= INPUT_REQUIRED_SINCE.as_str());
+        if input_required && let Some(state) = request.request_state {
+            let answer = request
+                .input_responses
+                .as_ref()
+                .and_then(|r| r.get(APPROVAL_INPUT))
+                .and_then(|v| serde_json::from_value::<ElicitResult>(v.clone()).ok());
+            let reply = self
+                .answer_state(session, &name, &arguments, &state, answer)
+                .await;
+            return self.result(session, &name, &reply).into();
+        }
+        let reply = self.run_call(session, &name, arguments.clone()).await;
         let ticket = reply
             .error()
             .filter(|e| e.code() == ErrorCode::ApprovalRequired)
             .and_then(|e| e.ticket());
         let Some(ticket) = ticket else {
-            return self.result(session, &name, &reply);
+            return self.result(session, &name, &reply).into();
         };
-        if !peer
-            .supported_elicitation_modes()
-            .contains(&ElicitationMode::Form)
-        {
+        let can_ask = if input_required {
+            context
+                .client_capabilities()
+                .and_then(|c| c.elicitation)
+                .is_some_and(|e| e.form.is_some() || e.url.is_none())
+        } else {
+            peer.supported_elicitation_modes()
+                .contains(&ElicitationMode::Form)
+        };
+        if input_required && can_ask {
+            return self
+                .input_required(session, &name, &arguments, ticket)
+                .into();
+        }
+        if !can_ask {
             // The ticket stays pending until it expires: only the host could redeem it, and a
             // bearer secret the model cannot use has no business in its context.
             let error = json!({"code": ErrorCode::ApprovalRequired, "message": CANNOT_ASK});
-            return CallToolResult::error(vec![ContentBlock::text(error.to_string())]);
+            return CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into();
         }
         let reply = self.ask_human(session, peer, ticket).await;
-        self.result(session, &name, &reply)
+        self.result(session, &name, &reply).into()
+    }
+
+    /// Protocol 2026-07-28: the approval question goes back as an `InputRequiredResult`; the
+    /// client asks the person and retries the call with the answer and the signed state.
+    fn input_required(
+        &self,
+        session: &Session,
+        name: &str,
+        arguments: &Value,
+        ticket: &str,
+    ) -> InputRequiredResult {
+        let Some(call) = self.toolbox.pending_call(session, ticket) else {
+            return InputRequiredResult::new(None, None);
+        };
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: self.approval_message(&call),
+            requested_schema: approval_schema(call.tool),
+        };
+        let mut requests = InputRequests::new();
+        requests.insert(
+            APPROVAL_INPUT.to_owned(),
+            InputRequest::Elicitation(ElicitRequest::new(params)),
+        );
+        let state = self.states.seal(
+            session.user_id().unwrap_or(""),
+            name,
+            arguments,
+            self.toolbox.limits().approval_ttl,
+            ticket,
+        );
+        InputRequiredResult::new(Some(requests), Some(state))
+    }
+
+    /// The retry of a 2026-07-28 approval: the call runs only if the state is this server's,
+    /// unaltered, unexpired, for this user, tool and arguments, unused, and the person approved.
+    async fn answer_state(
+        &self,
+        session: &Session,
+        name: &str,
+        arguments: &Value,
+        state: &str,
+        answer: Option<ElicitResult>,
+    ) -> ToolReply {
+        let user = session.user_id().unwrap_or("");
+        match self.states.open(state, user, name, arguments) {
+            Ok(ticket) if answer.as_ref().is_some_and(is_approval) => {
+                self.toolbox.approve(session, &ticket).await
+            }
+            Ok(ticket) => self.toolbox.deny(session, &ticket).await,
+            Err(refused) => {
+                tracing::info!(target: "tool_runtime::mcp", reason = refused.as_str(), "a request state was refused");
+                // No ticket to name: denying an unknown one writes the refusal's record.
+                self.toolbox.deny(session, "").await
+            }
+        }
     }
 
     /// One dispatch. Over HTTP it runs as a task of its own, so that a client that goes away
@@ -398,13 +507,6 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         Cow::Borrowed(SUPPORTED)
     }
 
-    async fn discover(
-        &self,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<DiscoverResult, ErrorData> {
-        Err(ErrorData::method_not_found::<DiscoverRequestMethod>())
-    }
-
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -425,6 +527,6 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let session = self.session_of(&context)?;
-        Ok(self.call(&session, request, &context.peer).await.into())
+        Ok(self.call(&session, request, &context).await)
     }
 }

@@ -131,6 +131,7 @@ pub struct HttpServer<S> {
     served: Arc<Served>,
     name: (String, String),
     instructions: Option<String>,
+    states: Arc<crate::mcp::StateCodec>,
 }
 
 impl<S> std::fmt::Debug for HttpServer<S> {
@@ -170,7 +171,16 @@ impl<S: Send + Sync + 'static> HttpServer<S> {
             served,
             name: ("tool-runtime".into(), env!("CARGO_PKG_VERSION").into()),
             instructions: None,
+            states: Arc::new(crate::mcp::StateCodec::random()),
         }
+    }
+
+    /// Signs approval `requestState`s (protocol 2026-07-28) with `key`, at least 32 secret bytes
+    /// shared by every instance; without it, a random key of the process. `None` when the key
+    /// is too short.
+    pub fn with_state_key(mut self, key: &[u8]) -> Option<Self> {
+        self.states = Arc::new(crate::mcp::StateCodec::new(key)?);
+        Some(self)
     }
 
     /// The name and version the server gives in `initialize`.
@@ -198,9 +208,14 @@ impl<S: Send + Sync + 'static> HttpServer<S> {
             let served = Arc::clone(&self.served);
             let (name, version) = self.name.clone();
             let instructions = self.instructions.clone();
+            let states = Arc::clone(&self.states);
             move || {
-                let server = McpServer::per_request(toolbox.clone(), Arc::clone(&served))
-                    .named(name.clone(), version.clone());
+                let server = McpServer::per_request(
+                    toolbox.clone(),
+                    Arc::clone(&served),
+                    Arc::clone(&states),
+                )
+                .named(name.clone(), version.clone());
                 Ok(match &instructions {
                     Some(text) => server.instructions(text.clone()),
                     None => server,
