@@ -24,10 +24,10 @@ fn code(reply: &ToolReply) -> Option<&'static str> {
 
 /// The ticket of an `approval_required` reply.
 fn ticket_of(reply: &ToolReply) -> String {
-    let ticket = reply.error().and_then(|e| e.ticket());
-    ticket
-        .expect("an approval_required reply with a ticket")
-        .to_owned()
+    let host = reply
+        .host()
+        .expect("an approval_required reply with a host part");
+    host.ticket.clone()
 }
 
 /// Every record the sink holds, as one JSON text to search.
@@ -346,6 +346,26 @@ async fn destructive_calls_wait_for_the_humans_approval() {
     assert_eq!(code(&reply), Some("approval_required"));
     let ticket = ticket_of(&reply);
     assert_eq!(ticket.len(), 32, "128 bits as hex");
+    // The ticket is for the host alone: beside `error`, never in it, and gone from what the
+    // model gets.
+    let envelope = reply.to_value();
+    assert_eq!(envelope["error"]["code"], "approval_required");
+    assert!(envelope["error"].get("ticket").is_none(), "{envelope}");
+    assert_eq!(envelope["host"]["ticket"], ticket.as_str());
+    assert_eq!(envelope["host"]["tool"], "delete_customer");
+    assert_eq!(
+        envelope["host"]["arguments"],
+        json!({"customer_id": "C003"})
+    );
+    let expires = envelope["host"]["expires_at"].as_str().unwrap();
+    assert!(
+        expires.len() == 24 && expires.ends_with('Z') && expires.as_bytes()[10] == b'T',
+        "RFC 3339 in UTC: {expires}"
+    );
+    let for_model = reply.for_model().to_value();
+    assert!(for_model.get("host").is_none(), "{for_model}");
+    assert!(!reply.for_model().to_json().contains(&ticket));
+    assert_eq!(for_model["error"], envelope["error"]);
     assert!(
         app.customers.lock().unwrap().contains_key("C003"),
         "nothing ran yet"

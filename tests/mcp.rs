@@ -99,8 +99,26 @@ async fn connect(client: Client, user: &str, role: &str, audit: Option<&Path>) -
         }
     });
     let transport = TokioChildProcess::new(command).expect("the fixture server starts");
+    start(client, transport).await
+}
+
+/// The handshake a client of `client.protocol` makes: `initialize` before 2026-07-28,
+/// `server/discover` from it on.
+async fn start<T, E, A>(client: Client, transport: T) -> Connection
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _};
+    let lifecycle = if client.protocol.has_initialize() {
+        ClientLifecycleMode::Initialize
+    } else {
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![client.protocol.clone()],
+        }
+    };
     client
-        .serve(transport)
+        .serve_with_lifecycle(transport, lifecycle)
         .await
         .expect("the MCP handshake succeeds")
 }
@@ -172,14 +190,22 @@ async fn initialize_names_the_server_and_a_protocol_with_structured_output() {
         assert!(!implementation.version.is_empty());
         close(connection).await;
 
-        // A client asking for a revision the server does not speak is offered the newest it does.
-        let mut newer = Client::new(None);
-        newer.protocol = ProtocolVersion::LATEST;
-        let connection = connect(newer, "carol", "support_agent", None).await;
-        let server = connection.peer_info().unwrap();
-        assert_eq!(server.protocol_version, ProtocolVersion::V_2025_11_25);
-        assert!(!tool_names(&connection).await.is_empty());
-        close(connection).await;
+        // Each revision the server speaks is the client's choice, 2026-07-28 included.
+        for protocol in [ProtocolVersion::V_2025_11_25, ProtocolVersion::V_2026_07_28] {
+            let mut newer = Client::new(None);
+            newer.protocol = protocol.clone();
+            let connection = connect(newer, "carol", "support_agent", None).await;
+            let server = connection.peer_info().unwrap();
+            assert_eq!(server.protocol_version, protocol);
+            let result = call(
+                &connection,
+                "get_customer_details",
+                json!({"customer_id": "C001"}),
+            )
+            .await;
+            assert_eq!(result.structured_content.unwrap()["name"], "Alice Anders");
+            close(connection).await;
+        }
     })
     .await;
 }
@@ -565,6 +591,198 @@ async fn a_declined_call_leaves_the_data_untouched() {
         .await;
         assert_eq!(error_of(&result)["code"], "approval_denied");
         assert!(app.customers.lock().unwrap().contains_key("C001"));
+        close(connection).await;
+    })
+    .await;
+}
+
+/// One line in, the replies that answer requests out, over the fixture's raw stdio.
+struct RawStdio {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl RawStdio {
+    async fn start(user: &str, role: &str) -> RawStdio {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp_fixture"))
+            .args([user, role])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        RawStdio {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    async fn send(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt as _;
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.write_all(b"\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    async fn reply(&mut self) -> Value {
+        let line = self.stdout.next_line().await.unwrap().expect("a reply");
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_message_repeating_a_key_is_refused_before_any_parser_picks_one() {
+    within_limit(async {
+        let mut raw = RawStdio::start("carol", "support_agent").await;
+        raw.send(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#).await;
+        assert_eq!(raw.reply().await["id"], 1);
+        raw.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await;
+        // The last `customer_id` would win in serde_json; neither does.
+        raw.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_customer_details","arguments":{"customer_id":"C002","customer_id":"C001"}}}"#).await;
+        let refused = raw.reply().await;
+        assert_eq!(refused["id"], 2, "{refused}");
+        assert_eq!(refused["error"]["code"], -32600, "{refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("customer_id"),
+            "{refused}"
+        );
+        // A repeated id: the reply cannot name one.
+        raw.send(r#"{"jsonrpc":"2.0","id":3,"id":4,"method":"tools/list"}"#)
+            .await;
+        let refused = raw.reply().await;
+        assert_eq!(refused["id"], Value::Null, "{refused}");
+        // The connection goes on.
+        raw.send(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"get_customer_details","arguments":{"customer_id":"C001"}}}"#).await;
+        let ok = raw.reply().await;
+        assert_eq!(ok["id"], 5);
+        assert_eq!(ok["result"]["structuredContent"]["name"], "Alice Anders", "{ok}");
+        drop(raw.stdin);
+        let _ = raw.child.wait().await;
+    })
+    .await;
+}
+
+/// A destructive call on protocol 2026-07-28, asked of the client's human as an
+/// `InputRequiredResult`: rmcp's client answers it through its elicitation handler and retries.
+#[tokio::test]
+async fn on_2026_07_28_approval_is_an_input_required_result_and_its_state_works_once() {
+    within_limit(async {
+        let client_for = |human| {
+            let mut client = Client::new(human);
+            client.protocol = ProtocolVersion::V_2026_07_28;
+            client
+        };
+        // Approved: the call runs.
+        let connection = connect(client_for(Some(Human::Approves)), "dave", "admin", None).await;
+        assert_eq!(
+            connection.peer_info().unwrap().protocol_version,
+            ProtocolVersion::V_2026_07_28
+        );
+        let done = call(
+            &connection,
+            "delete_customer",
+            json!({"customer_id": "C003"}),
+        )
+        .await;
+        assert!(!is_error(&done), "{done:?}");
+        close(connection).await;
+        // Declined: nothing runs.
+        let connection = connect(client_for(Some(Human::Declines)), "dave", "admin", None).await;
+        let denied = call(
+            &connection,
+            "delete_customer",
+            json!({"customer_id": "C003"}),
+        )
+        .await;
+        assert_eq!(error_of(&denied)["code"], "approval_denied");
+        close(connection).await;
+        // No way to ask: approval_required with no ticket.
+        let connection = connect(client_for(None), "dave", "admin", None).await;
+        let asked = call(
+            &connection,
+            "delete_customer",
+            json!({"customer_id": "C003"}),
+        )
+        .await;
+        let error = error_of(&asked);
+        assert_eq!(error["code"], "approval_required");
+        assert!(error.get("ticket").is_none(), "{error}");
+        close(connection).await;
+
+        // Driving the rounds by hand: the state works once, and only unaltered.
+        let connection = connect(client_for(Some(Human::Approves)), "dave", "admin", None).await;
+        let arguments = json!({"customer_id": "C004"});
+        let params = CallToolRequestParams::new("delete_customer")
+            .with_arguments(arguments.as_object().unwrap().clone());
+        let rmcp::model::CallToolResponse::InputRequired(asked) =
+            connection.call_tool_once(params.clone()).await.unwrap()
+        else {
+            panic!("an InputRequiredResult")
+        };
+        let state = asked.request_state.clone().expect("a requestState");
+        assert!(!state.contains("C004"), "the state is opaque: {state}");
+        let approve = {
+            let mut responses = rmcp::model::InputResponses::new();
+            responses.insert(
+                "approval".to_owned(),
+                json!({"action": "accept", "content": {"approve": true}}),
+            );
+            responses
+        };
+        let retry = |state: String, arguments: Value| {
+            let mut params = CallToolRequestParams::new("delete_customer")
+                .with_arguments(arguments.as_object().unwrap().clone());
+            params.input_responses = Some(approve.clone());
+            params.request_state = Some(state);
+            params
+        };
+        let outcome = |response: rmcp::model::CallToolResponse| match response {
+            rmcp::model::CallToolResponse::Complete(result) => result,
+            other => panic!("a complete result: {other:?}"),
+        };
+        // Altered: one character of the signed payload changed.
+        let mut altered = state.clone().into_bytes();
+        altered[3] = if altered[3] == b'0' { b'1' } else { b'0' };
+        let altered = String::from_utf8(altered).unwrap();
+        let refused = outcome(
+            connection
+                .call_tool_once(retry(altered, arguments.clone()))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(error_of(&refused)["code"], "approval_denied");
+        // Other arguments under the same state.
+        let refused = outcome(
+            connection
+                .call_tool_once(retry(state.clone(), json!({"customer_id": "C001"})))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(error_of(&refused)["code"], "approval_denied");
+        // The real retry runs the call; replaying it does not.
+        let done = outcome(
+            connection
+                .call_tool_once(retry(state.clone(), arguments.clone()))
+                .await
+                .unwrap(),
+        );
+        assert!(!is_error(&done), "{done:?}");
+        let replay = outcome(
+            connection
+                .call_tool_once(retry(state, arguments))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(error_of(&replay)["code"], "approval_denied");
         close(connection).await;
     })
     .await;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 mod detail;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-mod timestamp;
+pub(crate) mod timestamp;
 
 pub use detail::{DetailScope, detail};
 #[cfg(feature = "sqlite")]

@@ -64,7 +64,8 @@ pub type FieldErrors = BTreeMap<String, Vec<String>>;
 /// Why a tool call failed.
 ///
 /// What the model sees is [`code`](Self::code), [`message`](Self::message) and the extra field of
-/// the code (`fields`, `retry_after_secs`, `ticket`, `incident`). The cause of an
+/// the code (`fields`, `retry_after_secs`, `incident`); an `approval_required` error's ticket is
+/// for the host alone and is never serialised (the reply carries it in its `host` part). The cause of an
 /// [`internal`](Self::internal) error is kept for the audit log only.
 ///
 /// `ToolError` deliberately does not implement `std::error::Error`: that is what lets any other
@@ -266,9 +267,6 @@ impl Serialize for ToolError {
         }
         if let Some(secs) = self.0.retry_after_secs {
             map.serialize_entry("retry_after_secs", &secs)?;
-        }
-        if let Some(ticket) = &self.0.ticket {
-            map.serialize_entry("ticket", ticket)?;
         }
         if let Some(incident) = &self.0.incident {
             map.serialize_entry("incident", incident)?;

@@ -20,3 +20,11 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// `N` random bytes from the OS, for keys.
+#[cfg_attr(not(feature = "mcp"), allow(dead_code))]
+pub(crate) fn bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random generator failed");
+    bytes
+}

@@ -78,6 +78,10 @@ pub mod error;
 pub mod export;
 pub mod fs;
 mod hex;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "http")]
+pub use http::{Authenticator, HttpConfig, HttpServer, JwksSource, JwtAuthenticator};
 #[cfg(feature = "mcp")]
 pub mod mcp;
 pub mod output;
@@ -98,9 +102,9 @@ pub use export::{Definitions, ToolDefinition};
 pub use fs::{PathPolicy, SafePath};
 pub use output::{Project, ProjectAs, Record, SafeOutput};
 pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimiter};
-pub use reply::ToolReply;
+pub use reply::{ForModel, HostApproval, ToolReply};
 pub use role::{Role, RoleId};
-pub use session::Session;
+pub use session::{Scope, Session};
 pub use tool::{Access, Gate, Hints, State, ToolArgs, ToolHandler, ToolSpec};
 pub use toolbox::{BuildError, Limits, PendingCall, Toolbox, ToolboxBuilder};
 

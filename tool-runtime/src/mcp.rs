@@ -34,18 +34,18 @@
 //! # }
 //! ```
 //!
-//! The protocol revisions served are 2025-06-18 and 2025-11-25. Later revisions forbid the
-//! server-to-client requests that approval needs, so this server answers `server/discover` as a
-//! server that predates it does, and a newer client falls back to `initialize`.
+//! The protocol revisions served are 2025-06-18, 2025-11-25 and 2026-07-28, the client's choice.
+//! On 2026-07-28 a server sends no requests of its own: approval is an `InputRequiredResult`
+//! whose retry carries a signed, single-use `requestState` (see [`McpServer::with_state_key`]).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverRequestMethod,
-    DiscoverResult, ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema,
-    Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
-    ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
+    ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, Implementation,
+    InputRequest, InputRequests, InputRequiredResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{
     ElicitationMode, Peer, RequestContext, RoleServer, ServerInitializeError, ServiceExt,
@@ -56,6 +56,13 @@ use serde_json::{Value, json};
 
 pub use rmcp;
 
+mod lines;
+mod request_state;
+
+pub use request_state::MIN_STATE_KEY_BYTES;
+#[cfg(feature = "http")]
+pub(crate) use request_state::StateCodec;
+
 use crate::error::ErrorCode;
 use crate::export;
 use crate::reply::ToolReply;
@@ -63,11 +70,21 @@ use crate::session::Session;
 use crate::toolbox::{PendingCall, Toolbox};
 
 /// The protocol revisions this server speaks, oldest first.
-const SUPPORTED: &[ProtocolVersion] =
-    &[ProtocolVersion::V_2025_06_18, ProtocolVersion::V_2025_11_25];
+const SUPPORTED: &[ProtocolVersion] = &[
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2026_07_28,
+];
+
+/// The first revision where a server asks for input by returning an `InputRequiredResult`
+/// (the client retries with the answers) instead of sending requests of its own.
+const INPUT_REQUIRED_SINCE: ProtocolVersion = ProtocolVersion::V_2026_07_28;
+
+/// The key of the approval question in `inputRequests` / `inputResponses`.
+const APPROVAL_INPUT: &str = "approval";
 
 /// Offered to a client that asks for a revision this server does not speak.
-const NEWEST: ProtocolVersion = ProtocolVersion::V_2025_11_25;
+const NEWEST: ProtocolVersion = ProtocolVersion::V_2026_07_28;
 
 /// The boolean the human sets in the approval form.
 pub const APPROVE_FIELD: &str = "approve";
@@ -95,9 +112,13 @@ pub enum McpError {
 /// handler to an `rmcp` transport yourself.
 pub struct McpServer<S> {
     toolbox: Toolbox<S>,
-    session: Session,
+    /// `None`: each request brings its own, authenticated by the HTTP server.
+    session: Option<Session>,
     implementation: Implementation,
     instructions: Option<String>,
+    states: std::sync::Arc<request_state::StateCodec>,
+    #[cfg(feature = "http")]
+    served: Option<std::sync::Arc<crate::http::Served>>,
 }
 
 impl<S> std::fmt::Debug for McpServer<S> {
@@ -140,10 +161,39 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     pub fn new(toolbox: Toolbox<S>, session: Session) -> Self {
         McpServer {
             toolbox,
-            session,
+            session: Some(session),
             implementation: Implementation::new("tool-runtime", env!("CARGO_PKG_VERSION")),
             instructions: None,
+            states: std::sync::Arc::new(request_state::StateCodec::random()),
+            #[cfg(feature = "http")]
+            served: None,
         }
+    }
+
+    /// A server whose every request carries its own session, put in the request by the HTTP
+    /// server once its bearer token verified.
+    #[cfg(feature = "http")]
+    pub(crate) fn per_request(
+        toolbox: Toolbox<S>,
+        served: std::sync::Arc<crate::http::Served>,
+        states: std::sync::Arc<request_state::StateCodec>,
+    ) -> Self {
+        McpServer {
+            toolbox,
+            session: None,
+            implementation: Implementation::new("tool-runtime", env!("CARGO_PKG_VERSION")),
+            instructions: None,
+            states,
+            served: Some(served),
+        }
+    }
+
+    /// Signs the `requestState` of approvals asked on protocol 2026-07-28 with `key` (at least
+    /// [`MIN_STATE_KEY_BYTES`] secret bytes, shared by every instance that may get the retry).
+    /// Without it, a random key of the process. `None` when the key is too short.
+    pub fn with_state_key(mut self, key: &[u8]) -> Option<Self> {
+        self.states = std::sync::Arc::new(request_state::StateCodec::new(key)?);
+        Some(self)
     }
 
     /// The name and version the server gives in `initialize`. Default: `tool-runtime` and this
@@ -159,14 +209,44 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         self
     }
 
-    /// The session every call is made as.
-    pub fn session(&self) -> &Session {
-        &self.session
+    /// The session every call is made as; `None` for a server whose requests each bring their
+    /// own (over HTTP).
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// The session of one request: the server's own, or the one the HTTP server verified.
+    fn session_of(&self, context: &RequestContext<RoleServer>) -> Result<Session, ErrorData> {
+        if let Some(session) = &self.session {
+            return Ok(session.clone());
+        }
+        #[cfg(feature = "http")]
+        if let Some(session) = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Session>())
+        {
+            return Ok(session.clone());
+        }
+        let _ = context;
+        Err(ErrorData::invalid_request(
+            "the request is not authenticated",
+            None,
+        ))
     }
 
     /// Serves over standard input and output until the client closes the connection.
+    ///
+    /// Each line is checked before it is parsed: one that repeats a key in any object is
+    /// answered with JSON-RPC's invalid request and goes no further.
     pub async fn serve_stdio(self) -> Result<(), McpError> {
-        self.serve(rmcp::transport::stdio()).await
+        let max = self.toolbox.limits().max_request_bytes;
+        self.serve(lines::CheckedLines::new(
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+            max,
+        ))
+        .await
     }
 
     /// Serves over `transport` until the client closes it.
@@ -187,40 +267,139 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     /// Runs one `tools/call`, asking the human first when the tool needs their approval.
     async fn call(
         &self,
+        session: &Session,
         request: CallToolRequestParams,
-        peer: &Peer<RoleServer>,
-    ) -> CallToolResult {
+        context: &RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        let peer = &context.peer;
         let name = request.name;
-        // rmcp hands over the arguments parsed, so a duplicate key was already resolved by the
-        // JSON parser; every other check happens in the dispatcher.
+        // A duplicate key was refused on the raw message, before rmcp parsed it; every other
+        // check happens in the dispatcher.
         let arguments = Value::Object(request.arguments.unwrap_or_default());
-        let reply = self.toolbox.call(&self.session, &name, arguments).await;
+        let input_required = context
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= INPUT_REQUIRED_SINCE.as_str());
+        if input_required && let Some(state) = request.request_state {
+            let answer = request
+                .input_responses
+                .as_ref()
+                .and_then(|r| r.get(APPROVAL_INPUT))
+                .and_then(|v| serde_json::from_value::<ElicitResult>(v.clone()).ok());
+            let reply = self
+                .answer_state(session, &name, &arguments, &state, answer)
+                .await;
+            return self.result(session, &name, &reply).into();
+        }
+        let reply = self.run_call(session, &name, arguments.clone()).await;
         let ticket = reply
             .error()
             .filter(|e| e.code() == ErrorCode::ApprovalRequired)
             .and_then(|e| e.ticket());
         let Some(ticket) = ticket else {
-            return self.result(&name, &reply);
+            return self.result(session, &name, &reply).into();
         };
-        if !peer
-            .supported_elicitation_modes()
-            .contains(&ElicitationMode::Form)
-        {
+        let can_ask = if input_required {
+            context
+                .client_capabilities()
+                .and_then(|c| c.elicitation)
+                .is_some_and(|e| e.form.is_some() || e.url.is_none())
+        } else {
+            peer.supported_elicitation_modes()
+                .contains(&ElicitationMode::Form)
+        };
+        if input_required && can_ask {
+            return self
+                .input_required(session, &name, &arguments, ticket)
+                .into();
+        }
+        if !can_ask {
             // The ticket stays pending until it expires: only the host could redeem it, and a
             // bearer secret the model cannot use has no business in its context.
             let error = json!({"code": ErrorCode::ApprovalRequired, "message": CANNOT_ASK});
-            return CallToolResult::error(vec![ContentBlock::text(error.to_string())]);
+            return CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into();
         }
-        let reply = self.ask_human(peer, ticket).await;
-        self.result(&name, &reply)
+        let reply = self.ask_human(session, peer, ticket).await;
+        self.result(session, &name, &reply).into()
+    }
+
+    /// Protocol 2026-07-28: the approval question goes back as an `InputRequiredResult`; the
+    /// client asks the person and retries the call with the answer and the signed state.
+    fn input_required(
+        &self,
+        session: &Session,
+        name: &str,
+        arguments: &Value,
+        ticket: &str,
+    ) -> InputRequiredResult {
+        let Some(call) = self.toolbox.pending_call(session, ticket) else {
+            return InputRequiredResult::new(None, None);
+        };
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: self.approval_message(&call),
+            requested_schema: approval_schema(call.tool),
+        };
+        let mut requests = InputRequests::new();
+        requests.insert(
+            APPROVAL_INPUT.to_owned(),
+            InputRequest::Elicitation(ElicitRequest::new(params)),
+        );
+        let state = self.states.seal(
+            session.user_id().unwrap_or(""),
+            name,
+            arguments,
+            self.toolbox.limits().approval_ttl,
+            ticket,
+        );
+        InputRequiredResult::new(Some(requests), Some(state))
+    }
+
+    /// The retry of a 2026-07-28 approval: the call runs only if the state is this server's,
+    /// unaltered, unexpired, for this user, tool and arguments, unused, and the person approved.
+    async fn answer_state(
+        &self,
+        session: &Session,
+        name: &str,
+        arguments: &Value,
+        state: &str,
+        answer: Option<ElicitResult>,
+    ) -> ToolReply {
+        let user = session.user_id().unwrap_or("");
+        match self.states.open(state, user, name, arguments) {
+            Ok(ticket) if answer.as_ref().is_some_and(is_approval) => {
+                self.toolbox.approve(session, &ticket).await
+            }
+            Ok(ticket) => self.toolbox.deny(session, &ticket).await,
+            Err(refused) => {
+                tracing::info!(target: "tool_runtime::mcp", reason = refused.as_str(), "a request state was refused");
+                // No ticket to name: denying an unknown one writes the refusal's record.
+                self.toolbox.deny(session, "").await
+            }
+        }
+    }
+
+    /// One dispatch. Over HTTP it runs as a task of its own, so that a client that goes away
+    /// or a server that shuts down cannot drop it half way: the call finishes and its record is
+    /// written.
+    async fn run_call(&self, session: &Session, name: &str, arguments: Value) -> ToolReply {
+        #[cfg(feature = "http")]
+        if let Some(served) = &self.served {
+            return served.call(&self.toolbox, session, name, arguments).await;
+        }
+        self.toolbox.call(session, name, arguments).await
     }
 
     /// Puts the parked call to the human, then approves or denies its ticket. Anything but an
     /// explicit yes (a decline, a cancel, a form left unticked, a client that never answers)
     /// denies it.
-    async fn ask_human(&self, peer: &Peer<RoleServer>, ticket: &str) -> ToolReply {
-        let Some(call) = self.toolbox.pending_call(&self.session, ticket) else {
-            return self.toolbox.deny(&self.session, ticket).await;
+    async fn ask_human(
+        &self,
+        session: &Session,
+        peer: &Peer<RoleServer>,
+        ticket: &str,
+    ) -> ToolReply {
+        let Some(call) = self.toolbox.pending_call(session, ticket) else {
+            return self.toolbox.deny(session, ticket).await;
         };
         let params = ElicitRequestParams::FormElicitationParams {
             meta: None,
@@ -236,9 +415,9 @@ impl<S: Send + Sync + 'static> McpServer<S> {
             }
         };
         if approved {
-            self.toolbox.approve(&self.session, ticket).await
+            self.toolbox.approve(session, ticket).await
         } else {
-            self.toolbox.deny(&self.session, ticket).await
+            self.toolbox.deny(session, ticket).await
         }
     }
 
@@ -262,7 +441,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     }
 
     /// The MCP result of a finished call.
-    fn result(&self, name: &str, reply: &ToolReply) -> CallToolResult {
+    fn result(&self, session: &Session, name: &str, reply: &ToolReply) -> CallToolResult {
         if let Some(error) = reply.error() {
             let text = serde_json::to_string(error).unwrap_or_else(|_| {
                 json!({"code": error.code(), "message": error.message()}).to_string()
@@ -272,7 +451,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         let output = reply.result().unwrap_or(Value::Null);
         let schema = self
             .toolbox
-            .definitions(&self.session)
+            .definitions(session)
             .get(name)
             .and_then(|d| d.output_schema.clone());
         let structured = match schema {
@@ -328,19 +507,13 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         Cow::Borrowed(SUPPORTED)
     }
 
-    async fn discover(
-        &self,
-        _context: RequestContext<RoleServer>,
-    ) -> Result<DiscoverResult, ErrorData> {
-        Err(ErrorData::method_not_found::<DiscoverRequestMethod>())
-    }
-
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let tools = self.toolbox.definitions(&self.session).mcp();
+        let session = self.session_of(&context)?;
+        let tools = self.toolbox.definitions(&session).mcp();
         let tools = serde_json::from_value(tools).map_err(|e| {
             tracing::error!(target: "tool_runtime::mcp", error = %e, "an MCP tool definition does not fit the SDK's model");
             ErrorData::internal_error("the tool list could not be built", None)
@@ -353,6 +526,7 @@ impl<S: Send + Sync + 'static> ServerHandler for McpServer<S> {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        Ok(self.call(request, &context.peer).await.into())
+        let session = self.session_of(&context)?;
+        Ok(self.call(&session, request, &context).await)
     }
 }

@@ -13,11 +13,57 @@ pub struct Session {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Inner {
     user: Option<(String, RoleId)>,
     expires_at: Option<SystemTime>,
     client: Option<String>,
+    /// `None`: the role alone decides, as for a host's own login.
+    scopes: Option<Scopes>,
+    token_id: Option<String>,
+}
+
+/// What an access token lets a session do, within what its role allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// `tools:read`: the tools declared `read_only`.
+    Read,
+    /// `tools:write`: every other tool (destructive ones still need the person's approval).
+    Write,
+}
+
+impl Scope {
+    /// Every scope, in the order a challenge lists them.
+    pub const ALL: [Scope; 2] = [Scope::Read, Scope::Write];
+
+    /// The scope's name in a token's `scope` claim.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "tools:read",
+            Scope::Write => "tools:write",
+        }
+    }
+
+    /// The scope a name in a token's `scope` claim stands for; other names mean nothing here.
+    pub fn parse(name: &str) -> Option<Scope> {
+        match name {
+            "tools:read" => Some(Scope::Read),
+            "tools:write" => Some(Scope::Write),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Scopes {
+    read: bool,
+    write: bool,
 }
 
 impl Session {
@@ -28,6 +74,8 @@ impl Session {
                 user: None,
                 expires_at: None,
                 client: None,
+                scopes: None,
+                token_id: None,
             }),
         }
     }
@@ -39,18 +87,60 @@ impl Session {
                 user: Some((user_id.into(), role.id())),
                 expires_at: None,
                 client: None,
+                scopes: None,
+                token_id: None,
             }),
         }
     }
 
     /// The session stops being authenticated at `t`.
     pub fn expires_at(self, t: SystemTime) -> Self {
+        self.with(|inner| inner.expires_at = Some(t))
+    }
+
+    /// Narrows the session to what an access token's scopes allow: `Scope::Read` the
+    /// `read_only` tools, `Scope::Write` the others. The role still decides first; a scope never
+    /// adds a tool. Without this, the role alone decides.
+    pub fn with_scopes(self, scopes: impl IntoIterator<Item = Scope>) -> Self {
+        let mut granted = Scopes::default();
+        for scope in scopes {
+            match scope {
+                Scope::Read => granted.read = true,
+                Scope::Write => granted.write = true,
+            }
+        }
+        self.with(|inner| inner.scopes = Some(granted))
+    }
+
+    /// Whether the session's scopes (if it has any) allow a tool that is `read_only` or not.
+    pub fn scope_allows(&self, read_only: bool) -> bool {
+        self.inner
+            .scopes
+            .is_none_or(|s| if read_only { s.read } else { s.write })
+    }
+
+    /// Whether the session is narrowed by scopes at all.
+    pub fn has_scopes(&self) -> bool {
+        self.inner.scopes.is_some()
+    }
+
+    /// The id of the access token the session was built from (its `jti`), for the audit log.
+    /// Never the token itself.
+    pub fn with_token_id(self, jti: impl Into<String>) -> Self {
+        let jti = jti.into();
+        self.with(|inner| inner.token_id = Some(jti))
+    }
+
+    /// The access token's id, when the session came from one.
+    pub fn token_id(&self) -> Option<&str> {
+        self.inner.token_id.as_deref()
+    }
+
+    fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        change(&mut inner);
         Session {
-            inner: Arc::new(Inner {
-                user: self.inner.user.clone(),
-                expires_at: Some(t),
-                client: self.inner.client.clone(),
-            }),
+            inner: Arc::new(inner),
         }
     }
 
@@ -85,13 +175,8 @@ impl Session {
     /// id): rate limits then apply per client. Without it, every anonymous caller shares one
     /// budget per tool, and so does every expired session.
     pub fn with_client(self, key: impl Into<String>) -> Self {
-        Session {
-            inner: Arc::new(Inner {
-                user: self.inner.user.clone(),
-                expires_at: self.inner.expires_at,
-                client: Some(key.into()),
-            }),
-        }
+        let key = key.into();
+        self.with(|inner| inner.client = Some(key))
     }
 
     /// The key rate limits count this session under: the user, else the client, else the one

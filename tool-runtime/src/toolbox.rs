@@ -348,7 +348,23 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     pub fn definitions(&self, session: &Session) -> Definitions {
         self.inner.definitions.filtered(|d| {
             self.index_of(&d.name)
-                .is_some_and(|i| self.entry(i).spec.access.allows(session))
+                .is_some_and(|i| self.permits(i, session))
+        })
+    }
+
+    /// Whether `session`'s role and scopes both allow the tool at `index`.
+    pub(crate) fn permits(&self, index: usize, session: &Session) -> bool {
+        let spec = &self.entry(index).spec;
+        spec.access.allows(session) && session.scope_allows(spec.hints.read_only)
+    }
+
+    /// Whether `session`'s role allows the tool `name` but its token's scopes do not: the
+    /// caller may step up to a token with more scopes. `false` for a tool that does not exist or
+    /// is above the role, so the answer tells nothing the tool list does not.
+    pub fn needs_more_scope(&self, session: &Session, name: &str) -> bool {
+        self.index_of(name).is_some_and(|i| {
+            let spec = &self.entry(i).spec;
+            spec.access.allows(session) && !session.scope_allows(spec.hints.read_only)
         })
     }
 }

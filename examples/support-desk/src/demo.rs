@@ -276,7 +276,7 @@ pub async fn replay(toolbox: &Toolbox<App>, db: &Db, out: &mut impl Write) -> io
                 let session = session_of(db, who)?;
                 let (tool, arguments) = describe(&line);
                 let reply = toolbox.handle_line(&session, &line).await;
-                if let Some(ticket) = reply.error().and_then(|e| e.ticket()) {
+                if let Some(ticket) = reply.host().map(|h| h.ticket.as_str()) {
                     pending = Some((ticket.to_owned(), tool.clone()));
                 }
                 (who, tool, arguments, note, reply)

@@ -2,6 +2,7 @@
 //! `shared/contract/support-desk.md`): tests outside the crate drive the application through
 //! them, so they are only ever extended, never renamed.
 
+mod keys;
 mod wiring;
 
 use std::path::PathBuf;
@@ -57,15 +58,59 @@ enum Command {
         #[arg(long)]
         user: Option<String>,
     },
-    /// Serve the tools over MCP on stdio for one user.
+    /// Serve the tools over MCP: on stdio for one user, or over HTTP (`--http`) to remote
+    /// clients, each request authenticated by a bearer token.
     Serve {
         #[arg(long, default_value = DEFAULT_DB)]
         db: PathBuf,
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
-        /// The logged-in user.
+        /// The logged-in user (stdio only: over HTTP, each token names its user).
+        #[arg(long, required_unless_present = "http", conflicts_with = "http")]
+        user: Option<String>,
+        /// Serve MCP over Streamable HTTP on this address, such as 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR", requires = "jwks")]
+        http: Option<String>,
+        /// The JWK Set that verifies access tokens (required with --http).
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<PathBuf>,
+        /// The issuer access tokens must name.
+        #[arg(long, default_value = keys::DEFAULT_ISSUER)]
+        issuer: String,
+        /// The audience access tokens must name; default http://ADDR/mcp.
+        #[arg(long, value_name = "URL")]
+        audience: Option<String>,
+        /// An Origin a browser-based client may send (repeatable); others get 403.
+        #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+        allowed_origins: Vec<String>,
+    },
+    /// Create a signing key pair, its public JWK Set and a state key (a local stand-in for an
+    /// authorization server).
+    Keys {
+        /// The folder to write signing-key.pem, jwks.json and state.key into.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Print one signed access token for a user.
+    Token {
+        /// The folder `keys` wrote.
+        #[arg(long = "keys", value_name = "DIR")]
+        keys_dir: PathBuf,
+        /// The token's subject. Not checked here: the server checks it.
         #[arg(long)]
         user: String,
+        /// Space-separated scopes.
+        #[arg(long, default_value = "tools:read tools:write")]
+        scope: String,
+        /// Seconds the token is valid.
+        #[arg(long, default_value_t = 600)]
+        ttl: u64,
+        /// The server the token is for.
+        #[arg(long, default_value = "http://127.0.0.1:8080/mcp")]
+        audience: String,
+        /// The issuer named in the token.
+        #[arg(long, default_value = keys::DEFAULT_ISSUER)]
+        issuer: String,
     },
     /// Print the audit log as JSON lines, oldest first.
     Audit {
@@ -156,10 +201,59 @@ fn run(command: Command) -> Result<(), Failure> {
             let user = user.map(|id| log_in(&db, &id)).transpose()?;
             wiring::run_session(&db, &data_dir, user.as_ref())
         }
-        Command::Serve { db, data_dir, user } => {
+        Command::Serve {
+            db,
+            data_dir,
+            user,
+            http,
+            jwks,
+            issuer,
+            audience,
+            allowed_origins,
+        } => {
             let db = setup::ensure(&db, &data_dir)?;
-            let user = log_in(&db, &user)?;
-            wiring::serve_mcp(&db, &data_dir, &user)
+            match (http, jwks, user) {
+                (Some(addr), Some(jwks), None) => wiring::serve_http(
+                    &db,
+                    &data_dir,
+                    &wiring::HttpOptions {
+                        addr,
+                        jwks,
+                        issuer,
+                        audience,
+                        allowed_origins,
+                    },
+                ),
+                (None, _, Some(user)) => {
+                    let user = log_in(&db, &user)?;
+                    wiring::serve_mcp(&db, &data_dir, &user)
+                }
+                _ => Err(Failure::Refused(
+                    "serve needs either --user ID (stdio) or --http ADDR --jwks FILE".into(),
+                )),
+            }
+        }
+        Command::Keys { dir } => keys::create(&dir),
+        Command::Token {
+            keys_dir,
+            user,
+            scope,
+            ttl,
+            audience,
+            issuer,
+        } => {
+            let token = keys::token(
+                &keys_dir,
+                &keys::TokenRequest {
+                    user: &user,
+                    scope: &scope,
+                    ttl,
+                    audience: &audience,
+                    issuer: &issuer,
+                },
+            )?;
+            println!("{token}");
+            Ok(())
         }
         Command::Audit { db } => {
             let db = setup::ensure_db(&db)?;

@@ -2,7 +2,7 @@
 //! database and data folder, user lookup) is done by `main`.
 
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use support_desk::app::{self, App, ToolboxError};
 use support_desk::db::Db;
@@ -10,6 +10,7 @@ use support_desk::demo;
 use support_desk::lines::BoundedLines;
 use support_desk::model::User;
 use tool_runtime::audit::{SqliteSink, TracingSink};
+use tool_runtime::http::{HttpConfig, HttpServer, JwksSource, JwtAuthenticator};
 
 use crate::{Failure, Provider};
 
@@ -99,6 +100,81 @@ pub fn serve_mcp(db: &Db, data_dir: &Path, user: &User) -> Result<(), Failure> {
     runtime()?
         .block_on(server.serve_stdio())
         .map_err(|e| Failure::Failed(e.to_string()))
+}
+
+/// `serve --http`'s flags.
+pub struct HttpOptions {
+    pub addr: String,
+    pub jwks: PathBuf,
+    pub issuer: String,
+    pub audience: Option<String>,
+    pub allowed_origins: Vec<String>,
+}
+
+/// The MCP server over Streamable HTTP: each request's bearer token names its user, whose role
+/// comes from the desk's own users table. Stops on SIGTERM or SIGINT once the calls in flight
+/// have finished and their records are written.
+pub fn serve_http(db: &Db, data_dir: &Path, options: &HttpOptions) -> Result<(), Failure> {
+    let toolbox = app::toolbox(db, data_dir)?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&options.addr)
+            .await
+            .map_err(|e| Failure::Failed(format!("cannot listen on {}: {e}", options.addr)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::Failed(format!("cannot listen on {}: {e}", options.addr)))?;
+        let audience = options
+            .audience
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}/mcp"));
+        let users = db.clone();
+        let authenticator = JwtAuthenticator::new(
+            JwksSource::File(options.jwks.clone()),
+            options.issuer.clone(),
+            audience.clone(),
+            move |subject| match users.find_user(subject) {
+                Ok(Some(user)) => Some(app::session(Some(&user))),
+                Ok(None) => None,
+                // Fails closed: the request is refused as if the user did not exist.
+                Err(e) => {
+                    eprintln!("support-desk: looking up a token's user failed: {e}");
+                    None
+                }
+            },
+        )
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+        let mut config = HttpConfig::new(audience, options.issuer.clone());
+        config.allowed_origins = options.allowed_origins.clone();
+        let server = HttpServer::new(toolbox, authenticator, config)
+            .named("support-desk", env!("CARGO_PKG_VERSION"))
+            .instructions(INSTRUCTIONS);
+        eprintln!("listening on http://{local}/mcp");
+        server
+            .serve(listener, stop_signal())
+            .await
+            .map_err(|e| Failure::Failed(format!("the server failed: {e}")))
+    })
+}
+
+/// SIGTERM or SIGINT, whichever comes first.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handlers the process still dies of the signal; it just does not
+        // drain first.
+        _ => std::future::pending().await,
+    }
 }
 
 /// What the client's model is told about the desk's tools.

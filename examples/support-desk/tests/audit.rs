@@ -61,7 +61,7 @@ fn approvals_are_recorded_with_the_call_they_answer() {
     let desk = Desk::new();
     let mut dave = desk.live("dave");
     let asked = dave.call("delete_data", json!({"scope": "temp_files"}));
-    let ticket = asked["error"]["ticket"].as_str().unwrap().to_owned();
+    let ticket = asked["host"]["ticket"].as_str().unwrap().to_owned();
     let done = dave.send(&json!({"approve": ticket}).to_string());
     assert_eq!(outcome(&done), "ok");
     dave.finish();

@@ -497,7 +497,12 @@ fn destructive_calls_wait_for_the_human() {
 
     let asked = dave.call("delete_data", json!({"scope": "old_logs"}));
     assert_eq!(outcome(&asked), "approval_required");
-    let ticket = asked["error"]["ticket"].as_str().unwrap().to_owned();
+    // The ticket is the host's: beside the error the model reads, never in it.
+    assert!(asked["error"].get("ticket").is_none(), "{asked}");
+    assert_eq!(asked["host"]["tool"], "delete_data");
+    assert_eq!(asked["host"]["arguments"], json!({"scope": "old_logs"}));
+    assert!(asked["host"]["expires_at"].is_string(), "{asked}");
+    let ticket = asked["host"]["ticket"].as_str().unwrap().to_owned();
     let done = dave.send(&json!({"approve": ticket}).to_string());
     assert_eq!(
         done,
@@ -512,7 +517,7 @@ fn destructive_calls_wait_for_the_human() {
     let mut erin = desk.live("erin");
     let asked = erin.call("delete_customer", json!({"customer_id": "C002"}));
     assert_eq!(outcome(&asked), "approval_required");
-    let ticket = asked["error"]["ticket"].as_str().unwrap().to_owned();
+    let ticket = asked["host"]["ticket"].as_str().unwrap().to_owned();
     // Another user cannot answer erin's ticket.
     let mut dave = desk.live("dave");
     let foreign = dave.send(&json!({"approve": ticket}).to_string());
@@ -531,7 +536,7 @@ fn destructive_calls_wait_for_the_human() {
     assert_eq!(still_there["result"]["name"], "Bob Brown");
 
     let asked = erin.call("delete_customer", json!({"customer_id": "C002"}));
-    let ticket = asked["error"]["ticket"].as_str().unwrap().to_owned();
+    let ticket = asked["host"]["ticket"].as_str().unwrap().to_owned();
     let deleted = erin.send(&json!({"approve": ticket}).to_string());
     let orders = Fixture::generate()
         .orders

@@ -97,7 +97,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             Value::from(hex(&approved.args_digest)),
         );
         // The role may have been taken away since the ticket was issued.
-        if !entry.spec.access.allows(session) {
+        if !self.permits(tool, session) {
             return Err(ToolError::approval_denied());
         }
         Ok((tool, sent))

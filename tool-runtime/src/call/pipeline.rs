@@ -137,7 +137,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let not_found = || ToolError::not_found("No tool by that name is available.");
         let index = self.index_of(name).ok_or_else(not_found)?;
         let access = self.entry(index).spec.access;
-        if access.allows(session) {
+        if self.permits(index, session) {
             return Ok(index);
         }
         // Someone not logged in learns only of tools every logged-in user has: telling them a

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use crate::audit::AuditRecord;
+use crate::audit::timestamp::rfc3339_millis;
 use crate::error::{ErrorCode, ToolError};
 use crate::rate_limit::Quota;
-use crate::reply::{Success, ToolReply};
+use crate::reply::{HostApproval, Success, ToolReply};
 use crate::session::Session;
 use crate::toolbox::Toolbox;
 
@@ -180,9 +181,18 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         outcome: Result<Success, ToolError>,
     ) -> ToolReply {
         let outcome = self.budget_refusal(session, &mut trace, outcome);
-        let reply = ToolReply::new(outcome);
+        let host = match &outcome {
+            Err(e) => e.ticket().map(|ticket| HostApproval {
+                ticket: ticket.to_owned(),
+                expires_at: rfc3339_millis(SystemTime::now() + self.approvals().ttl()),
+                tool: trace.tool.for_record().into_owned(),
+                arguments: trace.arguments.clone(),
+            }),
+            Ok(_) => None,
+        };
+        let reply = ToolReply::new(outcome).with_host(host);
         let error = reply.error();
-        let record = AuditRecord {
+        let mut record = AuditRecord {
             ts: SystemTime::now(),
             user: session.claimed_user_id().map(str::to_owned),
             role: session.role().map(|r| Cow::Borrowed(r.name())),
@@ -194,6 +204,10 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             cause: error.and_then(|e| e.cause()).map(|c| c.to_string()),
             detail: trace.detail,
         };
+        if let Some(jti) = session.token_id() {
+            // The token's id ties the call to the token without the token itself.
+            record.detail.insert("jti".into(), Value::from(jti));
+        }
         match self.audit_sink().record(&record) {
             Ok(()) => reply,
             Err(e) => {

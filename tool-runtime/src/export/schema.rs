@@ -32,6 +32,7 @@ fn canonical_input(mut schema: Value) -> Value {
             root.insert("properties".into(), json!({}));
         }
     }
+    keep_standard_formats(&mut schema, 0);
     schema
 }
 
@@ -51,7 +52,70 @@ fn without_title(mut schema: Value) -> Value {
     if let Some(root) = schema.as_object_mut() {
         root.remove("title");
     }
+    keep_standard_formats(&mut schema, 0);
     schema
+}
+
+/// The `format` values JSON Schema (2020-12) defines. schemars also writes Rust's numeric
+/// types (`uint32`, `int64`, `double`, ...), which validators do not know: strict ones refuse
+/// the schema, others warn.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Keywords whose values are data, not schemas: a `format` key in there is not a keyword.
+const DATA_VALUED: &[&str] = &["enum", "const", "default", "examples"];
+
+/// Drops every `format` JSON Schema does not define, at any depth; an integer format's range
+/// stays, as `minimum`/`maximum`.
+fn keep_standard_formats(schema: &mut Value, depth: usize) {
+    if depth > MAX_STRIP_DEPTH {
+        return;
+    }
+    match schema {
+        Value::Object(node) => {
+            let foreign = node
+                .get("format")
+                .and_then(Value::as_str)
+                .filter(|f| !STANDARD_FORMATS.contains(f))
+                .map(str::to_owned);
+            if let Some(format) = foreign {
+                node.remove("format");
+                if let Some((min, max)) = integer_format_bounds(&format) {
+                    apply_integer_bounds(node, min, max);
+                }
+            }
+            for (key, value) in node.iter_mut() {
+                if !DATA_VALUED.contains(&key.as_str()) {
+                    keep_standard_formats(value, depth + 1);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                keep_standard_formats(item, depth + 1);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Removes, from model-written arguments, every `null` given for a property that the canonical
@@ -262,6 +326,7 @@ pub(crate) fn integer_format_bounds(format: &str) -> Option<(i64, Option<u64>)> 
         "uint8" => (0, Some(u8::MAX.into())),
         "uint16" => (0, Some(u16::MAX.into())),
         "uint32" => (0, Some(u32::MAX.into())),
+        // A 64-bit range is all a JSON number can say exactly anyway: only the sign is kept.
         "uint64" | "uint" | "uint128" => (0, None),
         _ => return None,
     })
@@ -385,4 +450,70 @@ pub fn is_valid_tool_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[derive(schemars::JsonSchema, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Numbers {
+        small: u8,
+        count: u32,
+        big: u64,
+        signed: i32,
+        wide: i64,
+        ratio: f64,
+        when: Option<u16>,
+        format: String,
+        list: Vec<u32>,
+    }
+
+    fn formats(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(f)) = map.get("format") {
+                    out.push(f.clone());
+                }
+                map.values().for_each(|v| formats(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| formats(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn only_json_schemas_own_formats_are_exported_and_integer_ranges_stay() {
+        for schema in [input_schema_of::<Numbers>(), output_schema_of::<Numbers>()] {
+            let mut found = Vec::new();
+            formats(&schema, &mut found);
+            assert!(found.is_empty(), "{found:?} in {schema}");
+            let props = &schema["properties"];
+            assert_eq!(props["small"]["minimum"], 0);
+            assert_eq!(props["small"]["maximum"], 255);
+            assert_eq!(props["count"]["maximum"], u32::MAX);
+            assert_eq!(props["big"]["minimum"], 0);
+            assert_eq!(props["signed"]["minimum"], i32::MIN);
+            assert_eq!(props["signed"]["maximum"], i32::MAX);
+            assert_eq!(props["list"]["items"]["maximum"], u32::MAX);
+            assert_eq!(props["when"]["maximum"], u16::MAX);
+            assert_eq!(props["ratio"]["type"], "number");
+            // A property named `format` is a property, not a keyword.
+            assert_eq!(props["format"]["type"], "string");
+        }
+    }
+
+    #[derive(schemars::JsonSchema, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Standard {
+        #[schemars(email)]
+        email: String,
+    }
+
+    #[test]
+    fn standard_formats_stay() {
+        let schema = input_schema_of::<Standard>();
+        assert_eq!(schema["properties"]["email"]["format"], "email");
+    }
 }

@@ -1,0 +1,675 @@
+//! MCP over Streamable HTTP end to end: rmcp's own client and plain HTTP requests against the
+//! fixture toolbox served on a loopback socket, with tokens minted here as an authorization
+//! server would, and every refusal of the serving contract checked with its status and header.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    ProtocolVersion,
+};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientHandler, ServiceExt};
+use serde_json::{Value, json};
+use tool_runtime::audit::MemorySink;
+use tool_runtime::http::{HttpConfig, HttpServer, JwksSource, JwtAuthenticator};
+use tool_runtime::prelude::*;
+use tool_tests::{App, Role, toolbox_with};
+
+const ISSUER: &str = "https://auth.example.test";
+const KID: &str = "test-key-1";
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// RFC 8410: PKCS#8 for an Ed25519 key is this prefix and the seed.
+const PKCS8_ED25519_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// A tool that takes a while, for calls that are in flight when the server stops.
+#[secure_tool(role = "user", timeout = "10s")]
+async fn unhurried() -> Result<bool, ToolError> {
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    Ok(true)
+}
+
+/// An authorization server's signing key.
+struct Issuer {
+    seed: [u8; 32],
+}
+
+impl Issuer {
+    fn new(seed: u8) -> Self {
+        Issuer { seed: [seed; 32] }
+    }
+
+    fn public(&self) -> [u8; 32] {
+        SigningKey::from_bytes(&self.seed)
+            .verifying_key()
+            .to_bytes()
+    }
+
+    fn jwks(&self) -> Value {
+        json!({"keys": [{
+            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": KID,
+            "x": URL_SAFE_NO_PAD.encode(self.public()),
+        }]})
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let mut der = PKCS8_ED25519_PREFIX.to_vec();
+        der.extend_from_slice(&self.seed);
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(KID.into());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&der)).unwrap()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A server on a loopback port, its audit log, and what a client needs to reach it.
+struct Served {
+    addr: SocketAddr,
+    audience: String,
+    issuer: Issuer,
+    audit: MemorySink,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start() -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let issuer = Issuer::new(7);
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let audience = format!("http://{addr}/mcp");
+        let audit = MemorySink::new();
+        let toolbox = toolbox_with(App::seeded(), |b| b.audit(audit.clone()).tool(Unhurried));
+        let authenticator = jwt(&jwks, &audience).await;
+        let mut config = HttpConfig::new(audience.clone(), ISSUER);
+        config.allowed_origins = vec!["https://app.example.test".into()];
+        let server = HttpServer::new(toolbox, authenticator, config);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let done = tokio::spawn(server.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Served {
+            addr,
+            audience,
+            issuer,
+            audit,
+            stop: Some(stop),
+            done,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn metadata_url(&self) -> String {
+        self.url("/.well-known/oauth-protected-resource/mcp")
+    }
+
+    fn claims(&self, user: &str) -> Value {
+        json!({
+            "sub": user, "iss": ISSUER, "aud": self.audience, "iat": now(), "exp": now() + 600,
+            "scope": "tools:read tools:write", "jti": format!("jti-{user}"),
+        })
+    }
+
+    fn token(&self, user: &str) -> String {
+        self.issuer.sign(&self.claims(user))
+    }
+
+    fn token_with(&self, user: &str, change: impl FnOnce(&mut Value)) -> String {
+        let mut claims = self.claims(user);
+        change(&mut claims);
+        self.issuer.sign(&claims)
+    }
+
+    async fn stop(mut self) -> Vec<tool_runtime::AuditRecord> {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(LIMIT, &mut self.done)
+            .await
+            .expect("the server stops in time")
+            .unwrap()
+            .unwrap();
+        self.audit.records()
+    }
+}
+
+/// The application's users: the role comes from here, never from the token.
+async fn jwt(jwks: &Path, audience: &str) -> JwtAuthenticator {
+    JwtAuthenticator::new(
+        JwksSource::File(jwks.to_path_buf()),
+        ISSUER,
+        audience,
+        |subject| match subject {
+            "alice" => Some(Session::authenticated("alice", Role::User)),
+            "carol" => Some(Session::authenticated("carol", Role::SupportAgent)),
+            "dave" => Some(Session::authenticated("dave", Role::Admin)),
+            _ => None,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[derive(Clone)]
+struct Client {
+    protocol: ProtocolVersion,
+}
+
+impl ClientHandler for Client {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("http-test-client", "1.0"),
+        )
+        .with_protocol_version(self.protocol.clone())
+    }
+}
+
+async fn connect(
+    served: &Served,
+    token: &str,
+    protocol: ProtocolVersion,
+) -> RunningService<RoleClient, Client> {
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(served.url("/mcp")).auth_header(token);
+    let transport = StreamableHttpClientTransport::from_config(config);
+    Client { protocol }
+        .serve(transport)
+        .await
+        .expect("the MCP handshake succeeds")
+}
+
+async fn within_limit(body: impl Future<Output = ()>) {
+    tokio::time::timeout(LIMIT, body)
+        .await
+        .expect("the exchange did not finish in time");
+}
+
+async fn call(
+    connection: &RunningService<RoleClient, Client>,
+    tool: &str,
+    arguments: Value,
+) -> CallToolResult {
+    let Value::Object(arguments) = arguments else {
+        panic!("arguments must be an object")
+    };
+    connection
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+        .await
+        .expect("a tool call is answered with a result")
+}
+
+async fn tool_names(connection: &RunningService<RoleClient, Client>) -> Vec<String> {
+    let mut names: Vec<String> = connection
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn rmcp_clients_call_tools_with_a_token_on_each_protocol_revision() {
+    let served = Served::start().await;
+    within_limit(async {
+        for protocol in [ProtocolVersion::V_2025_06_18, ProtocolVersion::V_2025_11_25] {
+            let carol = connect(&served, &served.token("carol"), protocol.clone()).await;
+            assert_eq!(
+                carol.peer_info().unwrap().protocol_version,
+                protocol,
+                "the client's revision is served"
+            );
+            let names = tool_names(&carol).await;
+            assert!(
+                names.contains(&"get_customer_details".to_owned()),
+                "{names:?}"
+            );
+            assert!(
+                !names.contains(&"delete_customer".to_owned()),
+                "above carol's role: {names:?}"
+            );
+            let result = call(
+                &carol,
+                "get_customer_details",
+                json!({"customer_id": "C001"}),
+            )
+            .await;
+            assert_ne!(result.is_error, Some(true), "{result:?}");
+            let customer = result.structured_content.unwrap();
+            assert_eq!(customer["name"], "Alice Anders");
+            assert_eq!(customer["phone"], "***-***-1234");
+            // The session is the token's user's, with the role the application gave them.
+            let who = call(&carol, "whoami", json!({})).await;
+            assert_eq!(who.structured_content.unwrap()["result"], "carol");
+            carol.cancel().await.unwrap();
+        }
+    })
+    .await;
+    let records = served.stop().await;
+    let call = records
+        .iter()
+        .find(|r| r.tool == "get_customer_details")
+        .expect("the call was audited");
+    assert_eq!(call.user.as_deref(), Some("carol"));
+    assert_eq!(
+        call.detail.get("jti"),
+        Some(&json!("jti-carol")),
+        "the token's id, never the token"
+    );
+    let text = serde_json::to_string(&records).unwrap();
+    assert!(!text.contains("eyJ"), "no token in the audit log: {text}");
+}
+
+#[tokio::test]
+async fn fewer_scopes_list_fewer_tools_and_a_scope_refused_call_is_a_step_up_challenge() {
+    let served = Served::start().await;
+    let read_only = served.token_with("carol", |c| c["scope"] = json!("tools:read"));
+    within_limit(async {
+        let carol = connect(&served, &read_only, ProtocolVersion::V_2025_06_18).await;
+        let names = tool_names(&carol).await;
+        assert!(
+            names.contains(&"get_customer_details".to_owned()),
+            "{names:?}"
+        );
+        assert!(
+            !names.contains(&"update_customer_email".to_owned()),
+            "a write tool is not listed for a read-only token: {names:?}"
+        );
+        carol.cancel().await.unwrap();
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let post = |token: &str, body: Value| {
+        http.post(served.url("/mcp"))
+            .bearer_auth(token)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&body)
+            .send()
+    };
+    let refused = post(
+        &read_only,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+               "params": {"name": "update_customer_email",
+                          "arguments": {"customer_id": "C001", "new_email": "x@example.com"}}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        refused.headers()["www-authenticate"],
+        format!(
+            r#"Bearer error="insufficient_scope", scope="tools:read tools:write", resource_metadata="{}""#,
+            served.metadata_url()
+        )
+    );
+    // A tool above the role is not a scope matter: the request goes through, and the tool
+    // does not exist for carol.
+    let above = post(
+        &read_only,
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+               "params": {"name": "delete_customer", "arguments": {"customer_id": "C001"}}}),
+    )
+    .await
+    .unwrap();
+    assert_ne!(above.status(), 403);
+    served.stop().await;
+}
+
+/// A token with a header and claims of the attacker's choosing, unsigned.
+fn unsigned(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+#[tokio::test]
+async fn every_bad_token_is_a_401_with_the_challenge_and_says_nothing_else() {
+    let served = Served::start().await;
+    let claims = served.claims("carol");
+    let mut hs256 = Header::new(Algorithm::HS256);
+    hs256.kid = Some(KID.into());
+    let cases: Vec<(&str, String)> = vec![
+        ("bad signature", Issuer::new(9).sign(&claims)),
+        (
+            "alg none",
+            unsigned(&json!({"alg": "none", "typ": "JWT", "kid": KID}), &claims),
+        ),
+        (
+            "HS256 keyed with the public key",
+            jsonwebtoken::encode(
+                &hs256,
+                &claims,
+                &EncodingKey::from_secret(&served.issuer.public()),
+            )
+            .unwrap(),
+        ),
+        (
+            "HS256 keyed with the public key's text",
+            jsonwebtoken::encode(
+                &hs256,
+                &claims,
+                &EncodingKey::from_secret(
+                    URL_SAFE_NO_PAD.encode(served.issuer.public()).as_bytes(),
+                ),
+            )
+            .unwrap(),
+        ),
+        (
+            "wrong issuer",
+            served.token_with("carol", |c| c["iss"] = json!("https://evil.example")),
+        ),
+        (
+            "wrong audience",
+            served.token_with("carol", |c| c["aud"] = json!("https://other.example/mcp")),
+        ),
+        (
+            "audience array without us",
+            served.token_with("carol", |c| c["aud"] = json!(["https://other.example/mcp"])),
+        ),
+        (
+            "expired",
+            served.token_with("carol", |c| c["exp"] = json!(now() - 120)),
+        ),
+        (
+            "not yet valid",
+            served.token_with("carol", |c| c["nbf"] = json!(now() + 120)),
+        ),
+        (
+            "issued in the future",
+            served.token_with("carol", |c| c["iat"] = json!(now() + 3600)),
+        ),
+        ("unknown user", served.token("mallory")),
+        ("garbage", "not-a-jwt".to_owned()),
+    ];
+    let http = reqwest::Client::new();
+    let expected = format!(
+        r#"Bearer error="invalid_token", resource_metadata="{}""#,
+        served.metadata_url()
+    );
+    for (what, token) in &cases {
+        for path in ["/mcp", "/metrics"] {
+            let response = http
+                .post(served.url(path))
+                .bearer_auth(token)
+                .header("Accept", "application/json, text/event-stream")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+                .send()
+                .await
+                .unwrap();
+            if path == "/metrics" {
+                // GET is the route; a POST there is not even routed to auth.
+                let response = http
+                    .get(served.url(path))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 401, "{what} on {path}");
+                assert_eq!(response.headers()["www-authenticate"], expected, "{what}");
+                continue;
+            }
+            assert_eq!(response.status(), 401, "{what} on {path}");
+            assert_eq!(response.headers()["www-authenticate"], expected, "{what}");
+            let body = response.text().await.unwrap();
+            assert_eq!(body, "The bearer token was refused.", "{what}");
+        }
+    }
+    // An audience array that holds this server is accepted.
+    let listed = served.token_with("carol", |c| {
+        c["aud"] = json!(["https://other.example/mcp", served.audience.clone()])
+    });
+    let ok = http
+        .get(served.url("/metrics"))
+        .bearer_auth(&listed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    // No token at all: the challenge without an error.
+    for path in ["/mcp", "/metrics"] {
+        let response = http.get(served.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            format!(r#"Bearer resource_metadata="{}""#, served.metadata_url())
+        );
+    }
+    let records = served.stop().await;
+    assert!(
+        records.is_empty(),
+        "no call reached the toolbox: {records:?}"
+    );
+}
+
+#[tokio::test]
+async fn foreign_origins_wrong_hosts_oversized_bodies_and_repeated_keys_are_refused() {
+    let served = Served::start().await;
+    let token = served.token("carol");
+    let http = reqwest::Client::new();
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}});
+    let post = |body: String| {
+        http.post(served.url("/mcp"))
+            .bearer_auth(&token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .body(body)
+    };
+    let foreign = post(initialize.to_string())
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    let allowed = post(initialize.to_string())
+        .header("Origin", "https://app.example.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    let rebound = post(initialize.to_string())
+        .header("Host", "attacker.example:80")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    let localhost = post(initialize.to_string())
+        .header("Host", format!("localhost:{}", served.addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(localhost.status(), 200, "localhost names a loopback server");
+
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(1 << 20)
+    );
+    let oversized = post(big.clone()).send().await.unwrap();
+    assert_eq!(oversized.status(), 413);
+    // Without a declared length, the cap holds while reading.
+    let chunks = futures_util::stream::iter(
+        big.into_bytes()
+            .chunks(64 * 1024)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let streamed = http
+        .post(served.url("/mcp"))
+        .bearer_auth(&token)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 413);
+
+    let duplicate = post(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_customer_details","arguments":{"customer_id":"C002","customer_id":"C001"}}}"#.to_owned(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(duplicate.status(), 400);
+    let body: Value = duplicate.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32600, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("customer_id"),
+        "{body}"
+    );
+    let records = served.stop().await;
+    assert!(
+        records.iter().all(|r| r.tool != "get_customer_details"),
+        "the duplicated call never ran: {records:?}"
+    );
+}
+
+#[tokio::test]
+async fn metadata_health_and_metrics() {
+    let served = Served::start().await;
+    let http = reqwest::Client::new();
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let metadata: Value = http
+            .get(served.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            metadata,
+            json!({
+                "resource": served.audience,
+                "authorization_servers": [ISSUER],
+                "scopes_supported": ["tools:read", "tools:write"],
+                "bearer_methods_supported": ["header"],
+            })
+        );
+    }
+    let health = http.get(served.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), "ok");
+
+    within_limit(async {
+        let carol = connect(
+            &served,
+            &served.token("carol"),
+            ProtocolVersion::V_2025_06_18,
+        )
+        .await;
+        call(
+            &carol,
+            "get_customer_details",
+            json!({"customer_id": "C001"}),
+        )
+        .await;
+        call(
+            &carol,
+            "get_customer_details",
+            json!({"customer_id": "C999"}),
+        )
+        .await;
+        carol.cancel().await.unwrap();
+    })
+    .await;
+    let text = http
+        .get(served.url("/metrics"))
+        .bearer_auth(served.token("alice"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"tool_calls_total{tool="get_customer_details",outcome="ok"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"tool_calls_total{tool="get_customer_details",outcome="not_found"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("tool_call_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("tool_calls_rate_limited_total"), "{text}");
+    for leak in ["carol", "C001", "C999", "eyJ"] {
+        assert!(!text.contains(leak), "metrics show {leak}: {text}");
+    }
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_calls_in_flight_and_writes_their_records() {
+    let served = Served::start().await;
+    let token = served.token("alice");
+    let mut calls = Vec::new();
+    for _ in 0..3 {
+        let url = served.url("/mcp");
+        let token = token.clone();
+        calls.push(tokio::spawn(async move {
+            let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token);
+            let client = Client {
+                protocol: ProtocolVersion::V_2025_06_18,
+            }
+            .serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .unwrap();
+            // The server may go away before the answer arrives: the record is what counts.
+            let _ = client
+                .call_tool(CallToolRequestParams::new("unhurried"))
+                .await;
+        }));
+    }
+    // Let the calls start, then stop the server while they sleep.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopping = std::time::Instant::now();
+    let records = served.stop().await;
+    let done: Vec<_> = records.iter().filter(|r| r.tool == "unhurried").collect();
+    assert_eq!(done.len(), 3, "{records:?}");
+    assert!(done.iter().all(|r| r.outcome == "ok"), "{done:?}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "stopping took {:?}",
+        stopping.elapsed()
+    );
+    // The clients would go on trying to reconnect to a server that is gone.
+    for call in calls {
+        call.abort();
+    }
+}
