@@ -18,10 +18,16 @@ const INVALID_REQUEST: i64 = -32600;
 const PARSE_ERROR: i64 = -32700;
 
 /// Lines in from `R`, lines out to `W`.
+///
+/// `receive` may be dropped at any await (rmcp selects over it), so a line read in part lives
+/// here, not in the future: nothing read is ever lost.
 pub(crate) struct CheckedLines<R, W> {
     reader: BufReader<R>,
     writer: Arc<Mutex<W>>,
     max_line_bytes: usize,
+    line: Vec<u8>,
+    /// Reading past the end of a line over the limit, to drop it.
+    discarding: bool,
 }
 
 impl<R, W> CheckedLines<R, W> {
@@ -33,6 +39,8 @@ impl<R, W> CheckedLines<R, W> {
             reader: BufReader::new(reader),
             writer: Arc::new(Mutex::new(writer)),
             max_line_bytes,
+            line: Vec::new(),
+            discarding: false,
         }
     }
 }
@@ -60,29 +68,36 @@ where
     /// Reads one line of at most `max_line_bytes`; a longer one is read to its end and
     /// refused, without holding it in memory.
     async fn next_line(&mut self) -> std::io::Result<Line> {
-        let mut buf = Vec::new();
-        let limit = self.max_line_bytes as u64 + 1;
-        let read = (&mut self.reader)
-            .take(limit)
-            .read_until(b'\n', &mut buf)
-            .await?;
-        if read == 0 {
-            return Ok(Line::End);
-        }
-        if buf.last() != Some(&b'\n') && buf.len() as u64 == limit {
-            // Over the limit: drop the rest of the line.
+        if self.discarding {
+            // Over the limit: drop the rest of the line. `fill_buf` then `consume` loses
+            // nothing if this future is dropped between two rounds.
             loop {
                 let chunk = self.reader.fill_buf().await?;
                 if chunk.is_empty() {
-                    break;
+                    self.discarding = false;
+                    return Ok(Line::End);
                 }
                 if let Some(at) = chunk.iter().position(|&b| b == b'\n') {
                     self.reader.consume(at + 1);
-                    break;
+                    self.discarding = false;
+                    return Ok(Line::Skip);
                 }
                 let n = chunk.len();
                 self.reader.consume(n);
             }
+        }
+        let limit = (self.max_line_bytes + 1).saturating_sub(self.line.len()) as u64;
+        // `read_until` keeps what it read in `self.line` if this future is dropped.
+        let read = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.line)
+            .await?;
+        let buf = std::mem::take(&mut self.line);
+        if read == 0 && buf.is_empty() {
+            return Ok(Line::End);
+        }
+        if buf.last() != Some(&b'\n') && buf.len() > self.max_line_bytes {
+            self.discarding = true;
             return Ok(Line::Refused(error(
                 Value::Null,
                 INVALID_REQUEST,
@@ -157,12 +172,12 @@ where
                 Ok(Line::Message(message)) => return Some(message),
                 Ok(Line::Skip) => {}
                 Ok(Line::Refused(reply)) => {
-                    if Self::write_line(&self.writer, &reply.to_string())
-                        .await
-                        .is_err()
-                    {
-                        return None;
-                    }
+                    // Written by a task of its own, so that dropping this future cannot cut
+                    // the reply in half.
+                    let writer = Arc::clone(&self.writer);
+                    tokio::spawn(async move {
+                        let _ = Self::write_line(&writer, &reply.to_string()).await;
+                    });
                 }
                 Ok(Line::End) | Err(_) => return None,
             }
