@@ -48,7 +48,7 @@ impl<R, W> CheckedLines<R, W> {
 /// What one line turned out to be.
 enum Line {
     End,
-    Message(RxJsonRpcMessage<RoleServer>),
+    Message(Box<RxJsonRpcMessage<RoleServer>>),
     Refused(Value),
     Skip,
 }
@@ -134,7 +134,7 @@ where
             )));
         }
         match serde_json::from_str(text) {
-            Ok(message) => Ok(Line::Message(message)),
+            Ok(message) => Ok(Line::Message(Box::new(message))),
             Err(_) => Ok(Line::Refused(error(
                 Value::Null,
                 PARSE_ERROR,
@@ -169,7 +169,7 @@ where
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
             match self.next_line().await {
-                Ok(Line::Message(message)) => return Some(message),
+                Ok(Line::Message(message)) => return Some(*message),
                 Ok(Line::Skip) => {}
                 Ok(Line::Refused(reply)) => {
                     // Written by a task of its own, so that dropping this future cannot cut
