@@ -93,6 +93,10 @@ struct Served {
 
 impl Served {
     async fn start() -> Served {
+        Served::start_with(tool_runtime::Limits::default()).await
+    }
+
+    async fn start_with(limits: tool_runtime::Limits) -> Served {
         let dir = tempfile::tempdir().unwrap();
         let issuer = Issuer::new(7);
         let jwks = dir.path().join("jwks.json");
@@ -101,7 +105,9 @@ impl Served {
         let addr = listener.local_addr().unwrap();
         let audience = format!("http://{addr}/mcp");
         let audit = MemorySink::new();
-        let toolbox = toolbox_with(App::seeded(), |b| b.audit(audit.clone()).tool(Unhurried));
+        let toolbox = toolbox_with(App::seeded(), |b| {
+            b.audit(audit.clone()).tool(Unhurried).limits(limits)
+        });
         let authenticator = jwt(&jwks, &audience).await;
         let mut config = HttpConfig::new(audience.clone(), ISSUER);
         config.allowed_origins = vec!["https://app.example.test".into()];
@@ -167,6 +173,7 @@ async fn jwt(jwks: &Path, audience: &str) -> JwtAuthenticator {
             "alice" => Some(Session::authenticated("alice", Role::User)),
             "carol" => Some(Session::authenticated("carol", Role::SupportAgent)),
             "dave" => Some(Session::authenticated("dave", Role::Admin)),
+            "dan" => Some(Session::authenticated("dan", Role::Admin)),
             _ => None,
         },
     )
@@ -177,15 +184,30 @@ async fn jwt(jwks: &Path, audience: &str) -> JwtAuthenticator {
 #[derive(Clone)]
 struct Client {
     protocol: ProtocolVersion,
+    /// Whether a person is there to approve (and does).
+    approves: bool,
 }
 
 impl ClientHandler for Client {
     fn get_info(&self) -> ClientConfig {
-        ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("http-test-client", "1.0"),
+        let capabilities = if self.approves {
+            ClientCapabilities::builder().enable_elicitation().build()
+        } else {
+            ClientCapabilities::default()
+        };
+        ClientConfig::new(capabilities, Implementation::new("http-test-client", "1.0"))
+            .with_protocol_version(self.protocol.clone())
+    }
+
+    async fn create_elicitation(
+        &self,
+        _request: rmcp::model::ElicitRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        Ok(
+            rmcp::model::ElicitResult::new(rmcp::model::ElicitationAction::Accept)
+                .with_content(json!({"approve": true})),
         )
-        .with_protocol_version(self.protocol.clone())
     }
 }
 
@@ -194,11 +216,29 @@ async fn connect(
     token: &str,
     protocol: ProtocolVersion,
 ) -> RunningService<RoleClient, Client> {
+    connect_as(served, token, protocol, false).await
+}
+
+/// `initialize` before 2026-07-28, `server/discover` from it on.
+async fn connect_as(
+    served: &Served,
+    token: &str,
+    protocol: ProtocolVersion,
+    approves: bool,
+) -> RunningService<RoleClient, Client> {
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _};
     let config =
         StreamableHttpClientTransportConfig::with_uri(served.url("/mcp")).auth_header(token);
     let transport = StreamableHttpClientTransport::from_config(config);
-    Client { protocol }
-        .serve(transport)
+    let lifecycle = if protocol.has_initialize() {
+        ClientLifecycleMode::Initialize
+    } else {
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![protocol.clone()],
+        }
+    };
+    Client { protocol, approves }
+        .serve_with_lifecycle(transport, lifecycle)
         .await
         .expect("the MCP handshake succeeds")
 }
@@ -239,7 +279,11 @@ async fn tool_names(connection: &RunningService<RoleClient, Client>) -> Vec<Stri
 async fn rmcp_clients_call_tools_with_a_token_on_each_protocol_revision() {
     let served = Served::start().await;
     within_limit(async {
-        for protocol in [ProtocolVersion::V_2025_06_18, ProtocolVersion::V_2025_11_25] {
+        for protocol in [
+            ProtocolVersion::V_2025_06_18,
+            ProtocolVersion::V_2025_11_25,
+            ProtocolVersion::V_2026_07_28,
+        ] {
             let carol = connect(&served, &served.token("carol"), protocol.clone()).await;
             assert_eq!(
                 carol.peer_info().unwrap().protocol_version,
@@ -646,6 +690,7 @@ async fn shutdown_finishes_the_calls_in_flight_and_writes_their_records() {
             let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token);
             let client = Client {
                 protocol: ProtocolVersion::V_2025_06_18,
+                approves: false,
             }
             .serve(StreamableHttpClientTransport::from_config(config))
             .await
@@ -672,4 +717,132 @@ async fn shutdown_finishes_the_calls_in_flight_and_writes_their_records() {
     for call in calls {
         call.abort();
     }
+}
+
+fn retry_with(state: &str, customer: &str) -> CallToolRequestParams {
+    let mut params = CallToolRequestParams::new("delete_customer").with_arguments(
+        json!({"customer_id": customer})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let mut responses = rmcp::model::InputResponses::new();
+    responses.insert(
+        "approval".to_owned(),
+        json!({"action": "accept", "content": {"approve": true}}),
+    );
+    params.input_responses = Some(responses);
+    params.request_state = Some(state.to_owned());
+    params
+}
+
+async fn asked_state(connection: &RunningService<RoleClient, Client>, customer: &str) -> String {
+    let params = CallToolRequestParams::new("delete_customer").with_arguments(
+        json!({"customer_id": customer})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    match connection.call_tool_once(params).await.unwrap() {
+        rmcp::model::CallToolResponse::InputRequired(asked) => {
+            asked.request_state.expect("a requestState")
+        }
+        other => panic!("an InputRequiredResult: {other:?}"),
+    }
+}
+
+fn error_code(response: rmcp::model::CallToolResponse) -> Value {
+    let rmcp::model::CallToolResponse::Complete(result) = response else {
+        panic!("a complete result: {response:?}")
+    };
+    let text = &result.content[0].as_text().unwrap().text;
+    serde_json::from_str::<Value>(text).unwrap()["code"].clone()
+}
+
+#[tokio::test]
+async fn on_2026_07_28_over_http_approval_runs_once_and_only_for_its_user() {
+    let served = Served::start().await;
+    within_limit(async {
+        let dave = connect_as(
+            &served,
+            &served.token("dave"),
+            ProtocolVersion::V_2026_07_28,
+            true,
+        )
+        .await;
+        // rmcp's client answers the InputRequiredResult through its handler and retries.
+        let done = call(&dave, "delete_customer", json!({"customer_id": "C003"})).await;
+        assert_ne!(done.is_error, Some(true), "{done:?}");
+
+        let state = asked_state(&dave, "C004").await;
+        // Another admin presenting dave's state: denied, and dave's state still works.
+        let dan = connect_as(
+            &served,
+            &served.token("dan"),
+            ProtocolVersion::V_2026_07_28,
+            true,
+        )
+        .await;
+        let stolen = dan
+            .call_tool_once(retry_with(&state, "C004"))
+            .await
+            .unwrap();
+        assert_eq!(error_code(stolen), "approval_denied");
+        let mine = dave
+            .call_tool_once(retry_with(&state, "C004"))
+            .await
+            .unwrap();
+        let rmcp::model::CallToolResponse::Complete(mine) = mine else {
+            panic!("a result")
+        };
+        assert_ne!(mine.is_error, Some(true), "{mine:?}");
+        let replay = dave
+            .call_tool_once(retry_with(&state, "C004"))
+            .await
+            .unwrap();
+        assert_eq!(error_code(replay), "approval_denied");
+        dave.cancel().await.unwrap();
+        dan.cancel().await.unwrap();
+    })
+    .await;
+    let records = served.stop().await;
+    let deletes: Vec<_> = records
+        .iter()
+        .filter(|r| r.tool == "delete_customer" && r.outcome == "ok")
+        .collect();
+    assert_eq!(deletes.len(), 2, "{records:?}");
+}
+
+#[tokio::test]
+async fn an_expired_request_state_runs_nothing() {
+    let served = Served::start_with(tool_runtime::Limits {
+        approval_ttl: Duration::from_secs(1),
+        ..tool_runtime::Limits::default()
+    })
+    .await;
+    within_limit(async {
+        let dave = connect_as(
+            &served,
+            &served.token("dave"),
+            ProtocolVersion::V_2026_07_28,
+            true,
+        )
+        .await;
+        let state = asked_state(&dave, "C005").await;
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let late = dave
+            .call_tool_once(retry_with(&state, "C005"))
+            .await
+            .unwrap();
+        assert_eq!(error_code(late), "approval_denied");
+        dave.cancel().await.unwrap();
+    })
+    .await;
+    let records = served.stop().await;
+    assert!(
+        !records
+            .iter()
+            .any(|r| r.tool == "delete_customer" && r.outcome == "ok"),
+        "{records:?}"
+    );
 }

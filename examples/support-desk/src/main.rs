@@ -83,6 +83,10 @@ enum Command {
         /// An Origin a browser-based client may send (repeatable); others get 403.
         #[arg(long = "allowed-origin", value_name = "ORIGIN")]
         allowed_origins: Vec<String>,
+        /// At least 32 secret bytes that sign approval states (protocol 2026-07-28), shared by
+        /// every instance; without it, a random key of the process.
+        #[arg(long, value_name = "FILE")]
+        state_key: Option<PathBuf>,
     },
     /// Create a signing key pair, its public JWK Set and a state key (a local stand-in for an
     /// authorization server).
@@ -210,8 +214,12 @@ fn run(command: Command) -> Result<(), Failure> {
             issuer,
             audience,
             allowed_origins,
+            state_key,
         } => {
             let db = setup::ensure(&db, &data_dir)?;
+            let state_key = state_key
+                .map(|path| wiring::read_state_key(&path))
+                .transpose()?;
             match (http, jwks, user) {
                 (Some(addr), Some(jwks), None) => wiring::serve_http(
                     &db,
@@ -222,11 +230,12 @@ fn run(command: Command) -> Result<(), Failure> {
                         issuer,
                         audience,
                         allowed_origins,
+                        state_key,
                     },
                 ),
                 (None, _, Some(user)) => {
                     let user = log_in(&db, &user)?;
-                    wiring::serve_mcp(&db, &data_dir, &user)
+                    wiring::serve_mcp(&db, &data_dir, &user, state_key.as_deref())
                 }
                 _ => Err(Failure::Refused(
                     "serve needs either --user ID (stdio) or --http ADDR --jwks FILE".into(),

@@ -91,12 +91,20 @@ pub fn run_session(db: &Db, data_dir: &Path, user: Option<&User>) -> Result<(), 
 
 /// The MCP server on stdio for `user`: the tools of their role, every call audited like a
 /// session's, destructive calls put to the human through the client's elicitation.
-pub fn serve_mcp(db: &Db, data_dir: &Path, user: &User) -> Result<(), Failure> {
+pub fn serve_mcp(
+    db: &Db,
+    data_dir: &Path,
+    user: &User,
+    state_key: Option<&[u8]>,
+) -> Result<(), Failure> {
     let toolbox = app::toolbox(db, data_dir)?;
-    let server = toolbox
+    let mut server = toolbox
         .mcp_server(app::session(Some(user)))
         .named("support-desk", env!("CARGO_PKG_VERSION"))
         .instructions(INSTRUCTIONS);
+    if let Some(key) = state_key {
+        server = server.with_state_key(key).ok_or_else(short_key)?;
+    }
     runtime()?
         .block_on(server.serve_stdio())
         .map_err(|e| Failure::Failed(e.to_string()))
@@ -109,6 +117,25 @@ pub struct HttpOptions {
     pub issuer: String,
     pub audience: Option<String>,
     pub allowed_origins: Vec<String>,
+    pub state_key: Option<Vec<u8>>,
+}
+
+fn short_key() -> Failure {
+    Failure::Refused(format!(
+        "the state key must hold at least {} bytes",
+        tool_runtime::mcp::MIN_STATE_KEY_BYTES
+    ))
+}
+
+/// The secret that signs approval states: a file of at least 32 bytes, as `keys` writes it.
+pub fn read_state_key(path: &Path) -> Result<Vec<u8>, Failure> {
+    let key = std::fs::read(path).map_err(|e| {
+        Failure::Failed(format!("cannot read the state key {}: {e}", path.display()))
+    })?;
+    if key.len() < tool_runtime::mcp::MIN_STATE_KEY_BYTES {
+        return Err(short_key());
+    }
+    Ok(key)
 }
 
 /// The MCP server over Streamable HTTP: each request's bearer token names its user, whose role
@@ -147,9 +174,12 @@ pub fn serve_http(db: &Db, data_dir: &Path, options: &HttpOptions) -> Result<(),
         .map_err(|e| Failure::Failed(e.to_string()))?;
         let mut config = HttpConfig::new(audience, options.issuer.clone());
         config.allowed_origins = options.allowed_origins.clone();
-        let server = HttpServer::new(toolbox, authenticator, config)
+        let mut server = HttpServer::new(toolbox, authenticator, config)
             .named("support-desk", env!("CARGO_PKG_VERSION"))
             .instructions(INSTRUCTIONS);
+        if let Some(key) = &options.state_key {
+            server = server.with_state_key(key).ok_or_else(short_key)?;
+        }
         eprintln!("listening on http://{local}/mcp");
         server
             .serve(listener, stop_signal())

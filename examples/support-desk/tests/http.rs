@@ -126,7 +126,8 @@ impl Server {
         let mut child = binary()
             .args(["serve", "--http", "127.0.0.1:0", "--jwks"])
             .arg(jwks)
-            .args(["--db", "desk.db", "--data-dir", "data"])
+            .args(["--db", "desk.db", "--data-dir", "data", "--state-key"])
+            .arg(jwks.with_file_name("state.key"))
             .current_dir(desk.dir.path())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -362,4 +363,39 @@ fn a_remote_client_calls_tools_with_a_token_and_bad_requests_are_refused() {
         !log.contains(&carol),
         "the token never reaches the audit log"
     );
+}
+
+#[test]
+fn serve_http_refuses_a_short_state_key_and_a_missing_jwks() {
+    let desk = Desk::new();
+    let keys_dir = desk.dir.path().join("keys");
+    keys(&keys_dir);
+    let short = desk.dir.path().join("short.key");
+    std::fs::write(&short, [7u8; 16]).unwrap();
+    let out = binary()
+        .args(["serve", "--http", "127.0.0.1:0", "--jwks"])
+        .arg(keys_dir.join("jwks.json"))
+        .arg("--state-key")
+        .arg(&short)
+        .args(["--db", "desk.db", "--data-dir", "data"])
+        .current_dir(desk.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32 bytes"));
+    // There is no unauthenticated HTTP mode.
+    let out = binary()
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--db",
+            "desk.db",
+            "--data-dir",
+            "data",
+        ])
+        .current_dir(desk.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
 
 use crate::args::find_duplicate_key;
@@ -18,16 +18,16 @@ const INVALID_REQUEST: i64 = -32600;
 const PARSE_ERROR: i64 = -32700;
 
 /// Lines in from `R`, lines out to `W`.
+///
+/// `receive` may be dropped at any await (rmcp selects over it), so a line read in part lives
+/// here, not in the future: nothing read is ever lost.
 pub(crate) struct CheckedLines<R, W> {
     reader: BufReader<R>,
     writer: Arc<Mutex<W>>,
     max_line_bytes: usize,
-    /// The line read so far. Kept here, not in the reading future: rmcp polls `receive` in a
-    /// `select!` and drops it when something else is ready first, and bytes held by a dropped
-    /// future would be lost with it, the message never answered.
-    partial: Vec<u8>,
-    /// The line being read is over `max_line_bytes`: the rest of it is dropped as it comes.
-    overflow: bool,
+    line: Vec<u8>,
+    /// Reading past the end of a line over the limit, to drop it.
+    discarding: bool,
 }
 
 impl<R, W> CheckedLines<R, W> {
@@ -39,8 +39,8 @@ impl<R, W> CheckedLines<R, W> {
             reader: BufReader::new(reader),
             writer: Arc::new(Mutex::new(writer)),
             max_line_bytes,
-            partial: Vec::new(),
-            overflow: false,
+            line: Vec::new(),
+            discarding: false,
         }
     }
 }
@@ -48,7 +48,7 @@ impl<R, W> CheckedLines<R, W> {
 /// What one line turned out to be.
 enum Line {
     End,
-    Message(RxJsonRpcMessage<RoleServer>),
+    Message(Box<RxJsonRpcMessage<RoleServer>>),
     Refused(Value),
     Skip,
 }
@@ -66,34 +66,38 @@ where
     }
 
     /// Reads one line of at most `max_line_bytes`; a longer one is read to its end and
-    /// refused, without holding it in memory. Cancel-safe: the only await is `fill_buf`, and
-    /// what it returned is moved into `self` before the next one.
+    /// refused, without holding it in memory.
     async fn next_line(&mut self) -> std::io::Result<Line> {
-        loop {
-            let chunk = self.reader.fill_buf().await?;
-            if chunk.is_empty() {
-                if self.partial.is_empty() && !self.overflow {
+        if self.discarding {
+            // Over the limit: drop the rest of the line. `fill_buf` then `consume` loses
+            // nothing if this future is dropped between two rounds.
+            loop {
+                let chunk = self.reader.fill_buf().await?;
+                if chunk.is_empty() {
+                    self.discarding = false;
                     return Ok(Line::End);
                 }
-                break;
-            }
-            let (part, used, complete) = match chunk.iter().position(|&b| b == b'\n') {
-                Some(at) => (&chunk[..at], at + 1, true),
-                None => (chunk, chunk.len(), false),
-            };
-            if self.partial.len() + part.len() > self.max_line_bytes {
-                self.overflow = true;
-                self.partial.clear();
-            } else if !self.overflow {
-                self.partial.extend_from_slice(part);
-            }
-            self.reader.consume(used);
-            if complete {
-                break;
+                if let Some(at) = chunk.iter().position(|&b| b == b'\n') {
+                    self.reader.consume(at + 1);
+                    self.discarding = false;
+                    return Ok(Line::Skip);
+                }
+                let n = chunk.len();
+                self.reader.consume(n);
             }
         }
-        let buf = std::mem::take(&mut self.partial);
-        if std::mem::take(&mut self.overflow) {
+        let limit = (self.max_line_bytes + 1).saturating_sub(self.line.len()) as u64;
+        // `read_until` keeps what it read in `self.line` if this future is dropped.
+        let read = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.line)
+            .await?;
+        let buf = std::mem::take(&mut self.line);
+        if read == 0 && buf.is_empty() {
+            return Ok(Line::End);
+        }
+        if buf.last() != Some(&b'\n') && buf.len() > self.max_line_bytes {
+            self.discarding = true;
             return Ok(Line::Refused(error(
                 Value::Null,
                 INVALID_REQUEST,
@@ -130,7 +134,7 @@ where
             )));
         }
         match serde_json::from_str(text) {
-            Ok(message) => Ok(Line::Message(message)),
+            Ok(message) => Ok(Line::Message(Box::new(message))),
             Err(_) => Ok(Line::Refused(error(
                 Value::Null,
                 PARSE_ERROR,
@@ -165,15 +169,15 @@ where
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
             match self.next_line().await {
-                Ok(Line::Message(message)) => return Some(message),
+                Ok(Line::Message(message)) => return Some(*message),
                 Ok(Line::Skip) => {}
                 Ok(Line::Refused(reply)) => {
-                    if Self::write_line(&self.writer, &reply.to_string())
-                        .await
-                        .is_err()
-                    {
-                        return None;
-                    }
+                    // Written by a task of its own, so that dropping this future cannot cut
+                    // the reply in half.
+                    let writer = Arc::clone(&self.writer);
+                    tokio::spawn(async move {
+                        let _ = Self::write_line(&writer, &reply.to_string()).await;
+                    });
                 }
                 Ok(Line::End) | Err(_) => return None,
             }

@@ -171,7 +171,7 @@ fn canonical(value: &Value, out: &mut String) {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || text.len() > 8192 {
+    if !text.len().is_multiple_of(2) || text.len() > 8192 {
         return None;
     }
     (0..text.len())
