@@ -84,7 +84,8 @@ mod random;
 pub mod rate_limit;
 pub mod reply;
 pub mod role;
-pub mod sandbox;
+#[cfg(feature = "sandbox")]
+pub use tool_sandbox as sandbox;
 pub mod session;
 pub mod tool;
 pub mod toolbox;
