@@ -168,6 +168,9 @@ pub enum SandboxError {
 /// code running as the host's user could kill the host.
 const LANDLOCK_ABI: ABI = ABI::V6;
 
+/// How long the supervising process has to kill and reap the code once time is up.
+const KILL_GRACE: Duration = Duration::from_secs(1);
+
 /// How long the output pipes may stay open once the process has ended.
 const PIPE_GRACE: Duration = Duration::from_secs(2);
 
@@ -273,17 +276,29 @@ async fn run_in(
     let (status, timed_out) = match tokio::time::timeout(limits.time, child.wait()).await {
         Ok(status) => (status?, false),
         Err(_) => {
+            // The process between the host and the code kills the code (its PID namespace's
+            // init, so the whole namespace) on SIGTERM, and reaps it before it exits itself: no
+            // zombie is left to the host's init. Should it not exit, the whole group is killed.
+            // The child is not reaped yet, so its pid (and group id) cannot have been reused.
             if let Some(pid) = pid {
-                // The child is not reaped yet, so its pid (and group id) cannot have been reused.
-                // SAFETY: killpg has no memory-safety preconditions.
-                unsafe { libc::killpg(pid, libc::SIGKILL) };
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
             }
-            child.start_kill().ok();
-            (child.wait().await?, true)
+            match tokio::time::timeout(KILL_GRACE, child.wait()).await {
+                Ok(status) => (status?, true),
+                Err(_) => {
+                    if let Some(pid) = pid {
+                        // SAFETY: killpg has no memory-safety preconditions.
+                        unsafe { libc::killpg(pid, libc::SIGKILL) };
+                    }
+                    child.start_kill().ok();
+                    (child.wait().await?, true)
+                }
+            }
         }
     };
 
-    // The pipes close when the process ends, since it cannot have descendants. Should one ever
+    // The pipes close when the code ends, since it cannot have descendants. Should one ever
     // escape and hold them, fail rather than wait for it.
     let (mut stdout, mut stderr) = (stdout, stderr);
     let outputs =
@@ -819,6 +834,20 @@ unsafe fn write_proc(path: &std::ffi::CStr, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// The code's pid, for [`kill_code`].
+static CODE_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The supervising process's SIGTERM handler: the host's time is up.
+extern "C" fn kill_code(_: libc::c_int) {
+    // SAFETY: kill is async-signal-safe; the atomic load is lock-free.
+    unsafe {
+        libc::kill(
+            CODE_PID.load(std::sync::atomic::Ordering::Relaxed),
+            libc::SIGKILL,
+        )
+    };
+}
+
 /// In the process between the host and the code, once the code is forked: waits for it and
 /// ends the same way, so the host sees the code's own exit status. Never returns.
 ///
@@ -845,6 +874,10 @@ unsafe fn supervise(code: libc::pid_t, keep_fd: i32) -> ! {
             libc::c_uint::MAX,
             0u32,
         );
+        CODE_PID.store(code, std::sync::atomic::Ordering::Relaxed);
+        let mut on_term: libc::sigaction = std::mem::zeroed();
+        on_term.sa_sigaction = kill_code as *const () as libc::sighandler_t;
+        libc::sigaction(libc::SIGTERM, &on_term, std::ptr::null_mut());
         let mut status = 0;
         loop {
             let ret = libc::waitpid(code, &mut status, 0);
