@@ -1,5 +1,5 @@
 //! The sandbox's cost over starting the bare interpreter: `print(1)` in python3 and node, run
-//! bare (`python3 -I -B -c`, `node -e`) and through `tool_sandbox::run`.
+//! bare (the same script file, executable and flags, unconfined) and through `tool_sandbox::run`.
 //!
 //! `cargo bench -p tool-sandbox --bench overhead` prints, besides criterion's report, the p50
 //! and p95 of every run of each case (50 samples or more) and the sandbox's overhead at each.
@@ -11,21 +11,29 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tool_sandbox::{Language, Limits, run};
 
-fn bare(language: Language) -> Duration {
-    let mut command = match language {
-        Language::Python => {
-            let mut c = Command::new("python3");
-            c.args(["-I", "-B", "-c", "print(1)"]);
-            c
-        }
-        Language::JavaScript => {
-            let mut c = Command::new("node");
-            c.args(["-e", "console.log(1)"]);
-            c
-        }
+/// The interpreter's real executable (not a pyenv shim on `PATH`), as the sandbox runs it.
+fn executable(language: Language) -> String {
+    let (program, args): (&str, &[&str]) = match language {
+        Language::Python => ("python3", &["-c", "import sys; print(sys.executable)"]),
+        Language::JavaScript => ("node", &["-p", "process.execPath"]),
     };
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .expect("the interpreter starts");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The same script file, run by the same executable with the same flags, unconfined.
+fn bare(executable: &str, language: Language, script: &std::path::Path) -> Duration {
+    let mut command = Command::new(executable);
+    if language == Language::Python {
+        command.args(["-I", "-B"]);
+    }
     let start = Instant::now();
     let out = command
+        .arg(script)
+        .env_clear()
         .stdin(Stdio::null())
         .output()
         .expect("the interpreter starts");
@@ -35,17 +43,20 @@ fn bare(language: Language) -> Duration {
 }
 
 fn sandboxed(runtime: &tokio::runtime::Runtime, language: Language) -> Duration {
-    let code = match language {
-        Language::Python => "print(1)",
-        Language::JavaScript => "console.log(1)",
-    };
     let start = Instant::now();
     let out = runtime
-        .block_on(run(language, code, &Limits::default()))
+        .block_on(run(language, code(language), &Limits::default()))
         .expect("the sandbox runs here");
     let took = start.elapsed();
     assert_eq!(out.stdout, "1\n", "stderr: {}", out.stderr);
     took
+}
+
+fn code(language: Language) -> &'static str {
+    match language {
+        Language::Python => "print(1)",
+        Language::JavaScript => "console.log(1)",
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -65,12 +76,16 @@ fn overhead(c: &mut Criterion) {
     ] {
         // One run first, so that locating the interpreter is not counted.
         sandboxed(&runtime, language);
+        let executable = executable(language);
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let script = dir.path().join("main");
+        std::fs::write(&script, code(language)).expect("the script is written");
         let times: [Mutex<Vec<Duration>>; 2] = Default::default();
         group.bench_function(format!("{name}/bare"), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let took = bare(language);
+                    let took = bare(&executable, language, &script);
                     times[0].lock().unwrap().push(took);
                     total += took;
                 }

@@ -195,3 +195,26 @@ fn procs_file(dir: &Path) -> Option<CString> {
     use std::os::unix::ffi::OsStrExt;
     CString::new(dir.join("cgroup.procs").as_os_str().as_bytes()).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::own_path;
+    use std::path::PathBuf;
+
+    const OWN: &str = "9:name=systemd:/\n4:memory:/jobs/a1\n1:cpu,cpuacct:/jobs\n0::/user.slice/x.scope\n";
+
+    #[test]
+    fn finds_this_process_s_group_in_each_hierarchy() {
+        let v1 = |name: &'static str| move |c: &str| c.split(',').any(|c| c == name);
+        assert_eq!(own_path(OWN, v1("memory")), Some(PathBuf::from("jobs/a1")));
+        assert_eq!(own_path(OWN, v1("cpu")), Some(PathBuf::from("jobs")));
+        assert_eq!(own_path(OWN, v1("pids")), None);
+        assert_eq!(
+            own_path(OWN, |c| c.is_empty()),
+            Some(PathBuf::from("user.slice/x.scope"))
+        );
+        // `name=systemd` is not the `systemd` controller, nor is `cpuacct` `cpu`.
+        assert_eq!(own_path("1:cpuacct:/a\n", v1("cpu")), None);
+        assert_eq!(own_path("garbage\n", |c| c.is_empty()), None);
+    }
+}
