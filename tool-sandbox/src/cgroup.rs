@@ -60,12 +60,12 @@ impl RunCgroup {
     pub(crate) async fn remove(self) {
         for dir in &self.dirs {
             let mut removed = false;
-            for _ in 0..50 {
+            for _ in 0..1000 {
                 if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
                     removed = true;
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
             if !removed {
                 tracing::error!(
@@ -201,7 +201,8 @@ mod tests {
     use super::own_path;
     use std::path::PathBuf;
 
-    const OWN: &str = "9:name=systemd:/\n4:memory:/jobs/a1\n1:cpu,cpuacct:/jobs\n0::/user.slice/x.scope\n";
+    const OWN: &str =
+        "9:name=systemd:/\n4:memory:/jobs/a1\n1:cpu,cpuacct:/jobs\n0::/user.slice/x.scope\n";
 
     #[test]
     fn finds_this_process_s_group_in_each_hierarchy() {
