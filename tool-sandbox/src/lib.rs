@@ -85,10 +85,11 @@ impl Language {
 /// Resource limits of one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Wall-clock time; on expiry the whole process group is killed. Default 10 s.
+    /// Wall-clock time; on expiry the run's whole PID namespace is killed. Default 10 s.
     pub time: Duration,
-    /// Address space (`RLIMIT_AS`), in bytes. Default 2 GiB: node reserves much more virtual
-    /// memory than it uses, and starts with 1 GiB or more; WebAssembly needs far more.
+    /// Address space (`RLIMIT_AS`) and, with a cgroup, memory (`memory.max`), in bytes.
+    /// Default 2 GiB: node reserves much more virtual memory than it uses, and starts with
+    /// 1 GiB or more; WebAssembly needs far more.
     pub memory_bytes: u64,
     /// CPU time (`RLIMIT_CPU`), in seconds. Default 10.
     pub cpu_secs: u64,
@@ -99,8 +100,9 @@ pub struct Limits {
     pub scratch_bytes: u64,
     /// Largest file the code may write (`RLIMIT_FSIZE`), in bytes. Default 16 MiB.
     pub max_file_bytes: u64,
-    /// Processes of the user (`RLIMIT_NPROC`); root ignores it, which is why creating processes
-    /// is refused by seccomp as well. Default 64.
+    /// Processes and threads: `RLIMIT_NPROC`, counted in the run's user namespace, and with a
+    /// cgroup `pids.max`. Creating a second process is refused by seccomp besides, so this
+    /// bounds threads. Default 64.
     pub max_processes: u64,
     /// Characters of stdout kept. Default 5,000.
     pub max_stdout: usize,
