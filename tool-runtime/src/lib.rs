@@ -88,7 +88,8 @@ pub mod output;
 pub mod rate_limit;
 pub mod reply;
 pub mod role;
-pub mod sandbox;
+#[cfg(feature = "sandbox")]
+pub use tool_sandbox as sandbox;
 mod schema_rules;
 pub mod session;
 pub mod tool;

@@ -1,29 +1,38 @@
-//! Running untrusted code: an interpreter (python3, node) confined by the kernel.
+//! Running untrusted code: an interpreter (python3, node) confined the way a container runtime
+//! confines a container, by the kernel.
 //!
 //! Every run gets, layered so that no single mechanism is the only wall:
+//! - **namespaces**: its own user namespace, in which the code runs as uid and gid 65534 with no
+//!   capability (even when the host is root), and its own PID, IPC, UTS, network (no interface
+//!   up), mount and cgroup namespaces. The interpreter is its PID namespace's init: it can name
+//!   no host process, its System V IPC objects die with it, and killing it ends everything in
+//!   the namespace.
+//! - **resources**: a cgroup of the run's own (v2, or v1 `memory`/`pids`/`cpu`) bounding memory,
+//!   processes and threads, and CPU to one core; rlimits on address space, CPU time, open files,
+//!   file size and processes. [`Output::resources`] says which applied. A root host must give a
+//!   cgroup: `RLIMIT_NPROC` does not bind the host's root, so without one the run is refused.
 //! - **file system**: Landlock (ABI 6 or newer). Read and execute beneath the interpreter's
-//!   prefix, `/usr`, `/lib*` and a few named files (`/etc/ld.so.cache`, `/etc/localtime`,
-//!   `/dev/null`, `/dev/urandom`...); read and write only in a fresh scratch folder, removed
-//!   afterwards. Nothing else is visible: not the application's database, not `/proc`, not `/tmp`.
-//! - **disk**: the scratch folder is a `tmpfs` of [`Limits::scratch_bytes`] (and a bounded
-//!   number of files), mounted in a mount namespace of the code's own (with a user namespace
-//!   when the host is not root): the code can fill it, never the host's disk, and it is gone
-//!   with the process.
-//! - **processes**: a seccomp filter refuses `fork`, `vfork` and any `clone` without
-//!   `CLONE_THREAD`, so the interpreter can start threads but never a second process; nothing can
-//!   outlive the run, whatever it calls (`setsid` included). This holds for root too, which
-//!   ignores `RLIMIT_NPROC`. The interpreter leads its own process group, killed on expiry.
-//! - **network**: the seccomp filter refuses `socket()` for every family (and `io_uring`, which
-//!   could create sockets behind seccomp's back); Landlock also refuses TCP bind and connect.
-//! - **signals and abstract sockets**: Landlock scoping, so the code cannot signal the host.
-//! - **privileges**: no-new-privs, an empty capability bounding set and `SECBIT_NOROOT`, so even
-//!   when the host runs as root the interpreter holds no capability; a further seccomp list
-//!   refuses `ptrace`, `mount`, `unshare`, `bpf`, `keyctl` and the like.
-//! - **resources**: rlimits on address space, CPU time, open files, file size and processes,
-//!   a wall-clock limit, an empty environment, stdin from `/dev/null`, capped stdout and stderr.
+//!   prefix, `/usr`, `/lib*` and a few named files (`/etc/ld.so.cache`, `/dev/null`,
+//!   `/dev/urandom`...); read and write only in a fresh scratch folder. Nothing else is
+//!   visible: not the application's database, not `/proc`, not `/tmp`.
+//! - **disk**: the scratch folder is a `tmpfs` of [`Limits::scratch_bytes`] mounted in the
+//!   run's mount namespace: the code can fill it, never the host's disk.
+//! - **processes**: seccomp refuses `fork`, `vfork` and any `clone` without `CLONE_THREAD`.
+//! - **the wider kernel**: seccomp refuses every call that reaches another process (`ptrace`,
+//!   `process_vm_*`, `kcmp`, `pidfd_*`, `prlimit64`, `sched_set*`, `setpriority`, `ioprio_set`
+//!   on anything but itself) or the kernel (`bpf`, `keyctl`, `mount`, `unshare`, modules,
+//!   `kexec`, `reboot`, `swapon`, `acct`, `io_uring`...), and `socket()` for every family.
+//! - **privileges**: no-new-privs, an empty capability bounding set, `SECBIT_NOROOT`.
+//! - **signals and abstract sockets**: Landlock scoping, beside the PID namespace.
+//! - a wall-clock limit, an empty environment, stdin from `/dev/null`, capped stdout and stderr.
 //!
 //! If the kernel lacks one of these, [`run`] returns [`SandboxError::Unsupported`] naming it and
 //! runs nothing: there is no degraded mode.
+
+mod cgroup;
+
+pub use cgroup::ResourceControl;
+use cgroup::RunCgroup;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -76,10 +85,11 @@ impl Language {
 /// Resource limits of one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Wall-clock time; on expiry the whole process group is killed. Default 10 s.
+    /// Wall-clock time; on expiry the run's whole PID namespace is killed. Default 10 s.
     pub time: Duration,
-    /// Address space (`RLIMIT_AS`), in bytes. Default 2 GiB: node reserves much more virtual
-    /// memory than it uses, and starts with 1 GiB or more; WebAssembly needs far more.
+    /// Address space (`RLIMIT_AS`) and, with a cgroup, memory (`memory.max`), in bytes.
+    /// Default 2 GiB: node reserves much more virtual memory than it uses, and starts with
+    /// 1 GiB or more; WebAssembly needs far more.
     pub memory_bytes: u64,
     /// CPU time (`RLIMIT_CPU`), in seconds. Default 10.
     pub cpu_secs: u64,
@@ -90,8 +100,9 @@ pub struct Limits {
     pub scratch_bytes: u64,
     /// Largest file the code may write (`RLIMIT_FSIZE`), in bytes. Default 16 MiB.
     pub max_file_bytes: u64,
-    /// Processes of the user (`RLIMIT_NPROC`); root ignores it, which is why creating processes
-    /// is refused by seccomp as well. Default 64.
+    /// Processes and threads: `RLIMIT_NPROC`, counted in the run's user namespace, and with a
+    /// cgroup `pids.max`. Creating a second process is refused by seccomp besides, so this
+    /// bounds threads. Default 64.
     pub max_processes: u64,
     /// Characters of stdout kept. Default 5,000.
     pub max_stdout: usize,
@@ -132,6 +143,8 @@ pub struct Output {
     pub stdout_truncated: bool,
     /// Stderr was longer than the cap and was cut.
     pub stderr_truncated: bool,
+    /// What bounded memory, processes and CPU: a cgroup (v2 or v1) or the rlimits alone.
+    pub resources: ResourceControl,
 }
 
 /// Why code could not be run. Nothing ran in any of these cases.
@@ -157,6 +170,9 @@ pub enum SandboxError {
 /// code running as the host's user could kill the host.
 const LANDLOCK_ABI: ABI = ABI::V6;
 
+/// How long the supervising process has to kill and reap the code once time is up.
+const KILL_GRACE: Duration = Duration::from_secs(1);
+
 /// How long the output pipes may stay open once the process has ended.
 const PIPE_GRACE: Duration = Duration::from_secs(2);
 
@@ -174,6 +190,31 @@ pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Outp
     }
     check_seccomp()?;
     let interpreter = interpreter(language).await?;
+    let cgroup = RunCgroup::create(limits);
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if cgroup.is_none() && unsafe { libc::geteuid() } == 0 {
+        return Err(SandboxError::Unsupported(
+            "a cgroup (v2 with the memory and pids controllers delegated, or v1 memory and pids) for a host running as root, which RLIMIT_NPROC does not bind".into(),
+        ));
+    }
+    let resources = cgroup.as_ref().map_or(ResourceControl::Rlimits, |c| c.kind);
+    let result = run_in(language, code, limits, interpreter, cgroup.as_ref()).await;
+    if let Some(cgroup) = cgroup {
+        cgroup.remove().await;
+    }
+    result.map(|output| Output {
+        resources,
+        ..output
+    })
+}
+
+async fn run_in(
+    language: Language,
+    code: &str,
+    limits: &Limits,
+    interpreter: &Interpreter,
+    cgroup: Option<&RunCgroup>,
+) -> Result<Output, SandboxError> {
     // The script lives beside the scratch folder, not in it: the scratch `tmpfs` is mounted
     // over the folder, and would hide it.
     let base = tempfile::Builder::new().prefix("sandbox-").tempdir()?;
@@ -191,6 +232,7 @@ pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Outp
         limits: limits.clone(),
         last_cap: last_capability(),
         scratch: ScratchMount::new(&scratch_dir, limits.scratch_bytes, scratch_access)?,
+        cgroup_procs: cgroup.map(|c| c.procs.clone()).unwrap_or_default(),
     });
 
     let mut command = Command::new(&interpreter.executable);
@@ -213,11 +255,12 @@ pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Outp
     let mut child = command.spawn().map_err(|e| match e.kind() {
         // The child could not confine itself: the kernel (or a container's policy) refused a
         // namespace, a mount, Landlock or seccomp. Nothing ran.
-        io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported | io::ErrorKind::InvalidInput => {
-            SandboxError::Unsupported(format!(
-                "a confinement step was refused (a mount namespace, or for a host that is not root an unprivileged user namespace; Landlock; seccomp): {e}"
-            ))
-        }
+        io::ErrorKind::PermissionDenied
+        | io::ErrorKind::Unsupported
+        | io::ErrorKind::InvalidInput
+        | io::ErrorKind::StorageFull => SandboxError::Unsupported(format!(
+            "a confinement step was refused (user, PID, IPC, UTS, network and mount namespaces; joining the cgroup; Landlock; seccomp): {e}"
+        )),
         _ => SandboxError::Io(e),
     })?;
     drop(ruleset);
@@ -235,17 +278,29 @@ pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Outp
     let (status, timed_out) = match tokio::time::timeout(limits.time, child.wait()).await {
         Ok(status) => (status?, false),
         Err(_) => {
+            // The process between the host and the code kills the code (its PID namespace's
+            // init, so the whole namespace) on SIGTERM, and reaps it before it exits itself: no
+            // zombie is left to the host's init. Should it not exit, the whole group is killed.
+            // The child is not reaped yet, so its pid (and group id) cannot have been reused.
             if let Some(pid) = pid {
-                // The child is not reaped yet, so its pid (and group id) cannot have been reused.
-                // SAFETY: killpg has no memory-safety preconditions.
-                unsafe { libc::killpg(pid, libc::SIGKILL) };
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
             }
-            child.start_kill().ok();
-            (child.wait().await?, true)
+            match tokio::time::timeout(KILL_GRACE, child.wait()).await {
+                Ok(status) => (status?, true),
+                Err(_) => {
+                    if let Some(pid) = pid {
+                        // SAFETY: killpg has no memory-safety preconditions.
+                        unsafe { libc::killpg(pid, libc::SIGKILL) };
+                    }
+                    child.start_kill().ok();
+                    (child.wait().await?, true)
+                }
+            }
         }
     };
 
-    // The pipes close when the process ends, since it cannot have descendants. Should one ever
+    // The pipes close when the code ends, since it cannot have descendants. Should one ever
     // escape and hold them, fail rather than wait for it.
     let (mut stdout, mut stderr) = (stdout, stderr);
     let outputs =
@@ -272,6 +327,7 @@ pub async fn run(language: Language, code: &str, limits: &Limits) -> Result<Outp
         timed_out: timed_out || out_of_cpu,
         stdout_truncated,
         stderr_truncated,
+        resources: ResourceControl::Rlimits,
     })
 }
 
@@ -474,6 +530,21 @@ const REFUSED_SYSCALLS: &[libc::c_long] = &[
     libc::SYS_ptrace,
     libc::SYS_process_vm_readv,
     libc::SYS_process_vm_writev,
+    libc::SYS_process_madvise,
+    libc::SYS_process_mrelease,
+    libc::SYS_kcmp,
+    libc::SYS_pidfd_open,
+    libc::SYS_pidfd_send_signal,
+    libc::SYS_pidfd_getfd,
+    libc::SYS_migrate_pages,
+    libc::SYS_move_pages,
+    libc::SYS_open_tree,
+    libc::SYS_move_mount,
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_mount_setattr,
     libc::SYS_kexec_load,
     libc::SYS_kexec_file_load,
     libc::SYS_init_module,
@@ -540,6 +611,17 @@ const REFUSED_SYSCALLS: &[libc::c_long] = &[
     466,
 ];
 
+/// Calls that act on the process named by an argument (its index given), when that is not 0.
+const OTHER_PROCESS_ARG: &[(libc::c_long, u8)] = &[
+    (libc::SYS_prlimit64, 0),
+    (libc::SYS_sched_setaffinity, 0),
+    (libc::SYS_sched_setparam, 0),
+    (libc::SYS_sched_setscheduler, 0),
+    (libc::SYS_sched_setattr, 0),
+    (libc::SYS_setpriority, 1),
+    (libc::SYS_ioprio_set, 1),
+];
+
 const NOT_IMPLEMENTED_SYSCALLS: &[libc::c_long] = &[
     libc::SYS_clone3,
     libc::SYS_io_uring_setup,
@@ -579,6 +661,14 @@ fn seccomp_filters() -> Result<SeccompFilters, SandboxError> {
     .and_then(|c| SeccompRule::new(vec![c]))
     .map_err(|e| SandboxError::Io(io::Error::other(e.to_string())))?;
     refused.insert(libc::SYS_clone, vec![new_process]);
+    // Calls that name a process by an argument: allowed on the caller itself (0), refused on
+    // any other. The kernel reads these as 32-bit ints, so the low 32 bits are compared.
+    for (nr, arg) in OTHER_PROCESS_ARG {
+        let other = SeccompCondition::new(*arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, 0)
+            .and_then(|c| SeccompRule::new(vec![c]))
+            .map_err(|e| SandboxError::Io(io::Error::other(e.to_string())))?;
+        refused.insert(*nr, vec![other]);
+    }
 
     let not_implemented = NOT_IMPLEMENTED_SYSCALLS
         .iter()
@@ -604,41 +694,54 @@ struct Confinement {
     limits: Limits,
     last_cap: u32,
     scratch: ScratchMount,
+    /// The run's `cgroup.procs` files, joined before anything else.
+    cgroup_procs: Vec<CString>,
 }
 
-/// What the child needs to mount its scratch `tmpfs`, prepared before the fork: between fork
-/// and exec nothing may allocate.
+/// The uid and gid the code has inside its user namespace: not 0, so that it holds no
+/// capability there after exec and the kernel treats it as no one in particular.
+const SANDBOX_ID: u32 = 65534;
+
+/// The namespaces each run gets: with `CLONE_NEWUSER` in the same call, each is owned by the
+/// run's user namespace, and the code is their only member.
+const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWCGROUP;
+
+/// What the child needs for its namespaces and scratch `tmpfs`, prepared before the fork:
+/// between fork and exec nothing may allocate.
 struct ScratchMount {
     path: CString,
     options: CString,
     /// Landlock's access bits for the scratch folder.
     access: u64,
-    /// `0 <uid> 1` and `0 <gid> 1`: the host's own ids, mapped to root in the new user
-    /// namespace, for a host that is not root. `None` for a root host, which needs none.
-    id_maps: Option<(Vec<u8>, Vec<u8>)>,
+    /// `65534 <uid> 1` and `65534 <gid> 1`: the host's own ids seen as 65534 in the run's user
+    /// namespace (the only mapping a process may write for itself).
+    uid_map: Vec<u8>,
+    gid_map: Vec<u8>,
 }
 
 impl ScratchMount {
     fn new(path: &Path, bytes: u64, access: u64) -> io::Result<Self> {
         use std::os::unix::ffi::OsStrExt;
         let c = |v: Vec<u8>| CString::new(v).map_err(|e| io::Error::other(e.to_string()));
-        // SAFETY: getuid and getgid cannot fail and touch no memory.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        // SAFETY: geteuid and getegid cannot fail and touch no memory.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         Ok(ScratchMount {
             path: c(path.as_os_str().as_bytes().to_vec())?,
             options: c(format!("size={bytes},nr_inodes=4096,mode=0700").into_bytes())?,
             access,
-            id_maps: (uid != 0).then(|| {
-                (
-                    format!("0 {uid} 1").into_bytes(),
-                    format!("0 {gid} 1").into_bytes(),
-                )
-            }),
+            uid_map: format!("{SANDBOX_ID} {uid} 1").into_bytes(),
+            gid_map: format!("{SANDBOX_ID} {gid} 1").into_bytes(),
         })
     }
 
-    /// In the child: a mount namespace of its own, the `tmpfs` over the scratch folder, and
-    /// the Landlock rule that lets the code write there.
+    /// In the child: the namespaces, the `tmpfs` over the scratch folder, and the Landlock
+    /// rule that lets the code write there.
     ///
     /// # Safety
     ///
@@ -647,15 +750,12 @@ impl ScratchMount {
         let check = os_check::<libc::c_int>;
         // SAFETY: system calls on C strings and buffers owned by `self`.
         unsafe {
-            match &self.id_maps {
-                None => check(libc::unshare(libc::CLONE_NEWNS))?,
-                Some((uid_map, gid_map)) => {
-                    check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
-                    write_proc(c"/proc/self/setgroups", b"deny")?;
-                    write_proc(c"/proc/self/uid_map", uid_map)?;
-                    write_proc(c"/proc/self/gid_map", gid_map)?;
-                }
-            }
+            check(libc::unshare(NAMESPACES))?;
+            write_proc(c"/proc/self/setgroups", b"deny")?;
+            write_proc(c"/proc/self/uid_map", &self.uid_map)?;
+            write_proc(c"/proc/self/gid_map", &self.gid_map)?;
+            // The host's name is none of the code's business.
+            check(libc::sethostname(c"sandbox".as_ptr(), 7))?;
             // Nothing mounted here may reach the host's mount namespace.
             check(libc::mount(
                 std::ptr::null(),
@@ -715,7 +815,7 @@ fn os_check<T: Into<i64>>(ret: T) -> io::Result<()> {
     }
 }
 
-/// Writes `data` to a `/proc` file, without allocating.
+/// Writes `data` to a `/proc` or cgroup file, without allocating.
 ///
 /// # Safety
 ///
@@ -736,6 +836,77 @@ unsafe fn write_proc(path: &std::ffi::CStr, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// The code's pid, for [`kill_code`].
+static CODE_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// The supervising process's SIGTERM handler: the host's time is up.
+extern "C" fn kill_code(_: libc::c_int) {
+    // SAFETY: kill is async-signal-safe; the atomic load is lock-free.
+    unsafe {
+        libc::kill(
+            CODE_PID.load(std::sync::atomic::Ordering::Relaxed),
+            libc::SIGKILL,
+        )
+    };
+}
+
+/// In the process between the host and the code, once the code is forked: waits for it and
+/// ends the same way, so the host sees the code's own exit status. Never returns.
+///
+/// # Safety
+///
+/// In a forked child only; it exits the process.
+unsafe fn supervise(code: libc::pid_t, keep_fd: i32) -> ! {
+    // SAFETY: plain system calls on local integers.
+    unsafe {
+        // Nothing of the host's (the output pipes above all) may be held open by this process:
+        // the code's end of the pipes closing is what tells the host the output is complete.
+        // `keep_fd` stays open: the code checks it to know this process is still alive.
+        if keep_fd > 0 {
+            libc::syscall(
+                libc::SYS_close_range,
+                0u32,
+                (keep_fd - 1) as libc::c_uint,
+                0u32,
+            );
+        }
+        libc::syscall(
+            libc::SYS_close_range,
+            (keep_fd + 1) as libc::c_uint,
+            libc::c_uint::MAX,
+            0u32,
+        );
+        CODE_PID.store(code, std::sync::atomic::Ordering::Relaxed);
+        let mut on_term: libc::sigaction = std::mem::zeroed();
+        on_term.sa_sigaction = kill_code as *const () as libc::sighandler_t;
+        libc::sigaction(libc::SIGTERM, &on_term, std::ptr::null_mut());
+        let mut status = 0;
+        loop {
+            let ret = libc::waitpid(code, &mut status, 0);
+            if ret == code {
+                break;
+            }
+            if ret < 0 && *libc::__errno_location() != libc::EINTR {
+                libc::_exit(127);
+            }
+        }
+        if libc::WIFEXITED(status) {
+            libc::_exit(libc::WEXITSTATUS(status));
+        }
+        if libc::WIFSIGNALED(status) {
+            let signal = libc::WTERMSIG(status);
+            libc::signal(signal, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, signal);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(signal);
+            libc::_exit(128 + signal);
+        }
+        libc::_exit(127)
+    }
+}
+
 impl Confinement {
     /// Runs in the forked child. Any failure aborts the spawn: the code never runs unconfined.
     fn apply(&self) -> io::Result<()> {
@@ -743,8 +914,10 @@ impl Confinement {
         // SAFETY: plain system calls on integers and on memory owned by `self`.
         unsafe {
             check(libc::setsid() as libc::c_long)?;
-            // Before the capabilities go: mounting needs them (in the new namespace).
-            self.scratch.apply(self.ruleset_fd)?;
+            // Joined while still the host's user; inherited by everything forked below.
+            for procs in &self.cgroup_procs {
+                write_proc(procs, b"0")?;
+            }
         }
 
         let limits = &self.limits;
@@ -767,26 +940,52 @@ impl Confinement {
 
         // SAFETY: as above.
         unsafe {
-            if libc::geteuid() == 0 {
-                // Root would regain every capability at exec; these make it gain none.
-                for cap in 0..=self.last_cap {
-                    check(libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) as _)?;
-                }
-                const SECBIT_NOROOT: libc::c_ulong = 1 << 0;
-                const SECBIT_NOROOT_LOCKED: libc::c_ulong = 1 << 1;
-                const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
-                const SECBIT_NO_SETUID_FIXUP_LOCKED: libc::c_ulong = 1 << 3;
-                check(libc::prctl(
-                    libc::PR_SET_SECUREBITS,
-                    SECBIT_NOROOT
-                        | SECBIT_NOROOT_LOCKED
-                        | SECBIT_NO_SETUID_FIXUP
-                        | SECBIT_NO_SETUID_FIXUP_LOCKED,
-                    0,
-                    0,
-                    0,
-                ) as _)?;
+            // Mounting needs the capabilities the new user namespace gives, so before they go.
+            self.scratch.apply(self.ruleset_fd)?;
+
+            // A PID namespace takes in only the children of the process that made it: the code
+            // is forked to be its init, this process waits for it.
+            let mut alive = [0; 2];
+            check(libc::pipe2(alive.as_mut_ptr(), libc::O_CLOEXEC) as _)?;
+            let pid = libc::fork();
+            check(pid as _)?;
+            if pid > 0 {
+                libc::close(alive[0]);
+                supervise(pid, alive[1]);
             }
+            libc::close(alive[1]);
+            // Should the process between the host and the code die (the host kills it on
+            // expiry), the code dies, and with it, as its namespace's init, everything in it.
+            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) as _)?;
+            // It may have died before the line above: then its end of the pipe is closed.
+            let mut poll = libc::pollfd {
+                fd: alive[0],
+                events: 0,
+                revents: 0,
+            };
+            if libc::poll(&mut poll, 1, 0) != 0 {
+                libc::_exit(1);
+            }
+            libc::close(alive[0]);
+
+            // No capability may survive exec, in the run's user namespace or any.
+            for cap in 0..=self.last_cap {
+                check(libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) as _)?;
+            }
+            const SECBIT_NOROOT: libc::c_ulong = 1 << 0;
+            const SECBIT_NOROOT_LOCKED: libc::c_ulong = 1 << 1;
+            const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
+            const SECBIT_NO_SETUID_FIXUP_LOCKED: libc::c_ulong = 1 << 3;
+            check(libc::prctl(
+                libc::PR_SET_SECUREBITS,
+                SECBIT_NOROOT
+                    | SECBIT_NOROOT_LOCKED
+                    | SECBIT_NO_SETUID_FIXUP
+                    | SECBIT_NO_SETUID_FIXUP_LOCKED,
+                0,
+                0,
+                0,
+            ) as _)?;
             check(libc::prctl(
                 libc::PR_CAP_AMBIENT,
                 libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,

@@ -1,4 +1,4 @@
-//! The sandbox: happy paths, and every escape named in issue 5 refused.
+//! The sandbox: happy paths, and every escape named in issues 5 and 9 refused.
 //!
 //! These tests need python3 and node on `PATH` and a kernel with Landlock ABI 6, seccomp filters
 //! and the rlimits; CI runs on such machines. A missing piece fails the test with the reason,
@@ -7,7 +7,7 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use tool_runtime::sandbox::{Language, Limits, Output, run};
+use tool_sandbox::{Language, Limits, Output, ResourceControl, run};
 
 async fn python(code: &str) -> Output {
     run_ok(Language::Python, code, &Limits::default()).await
@@ -298,7 +298,8 @@ async fn the_host_cannot_be_signalled() {
         "import os, signal\ntry:\n    os.kill({host}, 0); print('reachable')\nexcept OSError as e:\n    print('refused', e.errno)"
     ))
     .await;
-    assert_eq!(out.stdout.trim(), "refused 1", "{out:?}"); // EPERM
+    // ESRCH: in its own PID namespace, the host's pid names no process at all.
+    assert_eq!(out.stdout.trim(), "refused 3", "{out:?}");
 }
 
 /// Clears close-on-exec, as a careless host (or a socket-activated one) leaves a descriptor.
@@ -420,4 +421,218 @@ async fn a_scratch_of_no_size_is_refused() {
         ..Limits::default()
     };
     assert!(run(Language::Python, "print(1)", &limits).await.is_err());
+}
+
+// Issue 9: the code reaches no other process and nothing of the machine beyond its run.
+
+fn host_nofile() -> (u64, u64) {
+    rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap()
+}
+
+#[tokio::test]
+async fn another_process_s_limits_can_be_neither_read_nor_changed() {
+    let host = std::process::id();
+    let before = host_nofile();
+    let out = python(&format!(
+        r#"import resource
+for pid in ({host}, 1):
+    for args in ((), ((1, 1),)):
+        try:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, *args); print('reached', pid)
+        except OSError as e:
+            print('refused', e.errno)
+resource.prlimit(0, resource.RLIMIT_FSIZE, (0, 0))
+print('own', resource.getrlimit(resource.RLIMIT_FSIZE))"#
+    ))
+    .await;
+    // The host's pid names nothing here (and seccomp refuses any pid but 0, its own pid too).
+    assert_eq!(
+        out.stdout, "refused 1\nrefused 1\nrefused 1\nrefused 1\nown (0, 0)\n",
+        "{out:?}"
+    );
+    assert_eq!(host_nofile(), before);
+}
+
+#[tokio::test]
+async fn no_host_process_is_visible() {
+    let out = python(
+        r#"import os
+seen = []
+for pid in range(2, 1 << 15):
+    try:
+        os.kill(pid, 0); seen.append(pid)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        seen.append(pid)
+print('pid', os.getpid(), 'seen', seen)
+try:
+    print(os.listdir('/proc')[:3])
+except OSError as e:
+    print('proc refused', e.errno)"#,
+    )
+    .await;
+    assert_eq!(out.stdout, "pid 1 seen []\nproc refused 13\n", "{out:?}");
+}
+
+#[tokio::test]
+async fn nothing_outside_can_be_traced_or_signalled() {
+    let host = std::process::id();
+    let out = python(&format!(
+        r#"import ctypes, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, *args):
+    ret = libc.syscall(*args)
+    print(name, ret, ctypes.get_errno())
+call('ptrace', 101, 16, {host}, 0, 0)   # PTRACE_ATTACH
+call('pidfd_open', 434, {host}, 0)
+call('kcmp', 312, {host}, 1, 0, 0, 0)
+call('process_vm_readv', 310, {host}, 0, 0, 0, 0, 0)
+call('sched_setaffinity', 203, {host}, 0, 0)
+call('setpriority', 141, 0, {host}, 19)
+call('ioprio_set', 251, 1, {host}, 0)
+try:
+    os.kill(-1, signal.SIGKILL); print('kill -1 reached someone')
+except OSError as e:
+    print('kill -1', e.errno)"#
+    ))
+    .await;
+    assert_eq!(
+        out.stdout,
+        "ptrace -1 1\npidfd_open -1 1\nkcmp -1 1\nprocess_vm_readv -1 1\n\
+         sched_setaffinity -1 1\nsetpriority -1 1\nioprio_set -1 1\nkill -1 3\n",
+        "{out:?}"
+    );
+}
+
+/// The host's System V shared memory segments, as `(key, size)`.
+fn host_shm() -> Vec<(String, String)> {
+    std::fs::read_to_string("/proc/sysvipc/shm")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields[0].to_owned(), fields[3].to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sysv_ipc_objects_neither_reach_the_host_nor_outlive_the_run() {
+    // The host's own segment, of the same uid: the code must not find it.
+    let key: libc::key_t = 0x5eed_0009;
+    // SAFETY: shmget takes no pointer.
+    let host_segment = unsafe { libc::shmget(key, 4096, libc::IPC_CREAT | 0o600) };
+    assert!(host_segment >= 0, "{}", std::io::Error::last_os_error());
+    let out = python(&format!(
+        r#"import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print('host segment', libc.shmget({key}, 0, 0), ctypes.get_errno())
+print('own segment', libc.shmget(0, 1000003, 0o1600) >= 0)
+print('own queue', libc.msgget(0x5eed0019, 0o1600) >= 0)"#
+    ))
+    .await;
+    let left = host_shm();
+    let queues = std::fs::read_to_string("/proc/sysvipc/msg").unwrap();
+    // SAFETY: IPC_RMID on the segment this test made.
+    unsafe { libc::shmctl(host_segment, libc::IPC_RMID, std::ptr::null_mut()) };
+    assert_eq!(
+        out.stdout, "host segment -1 2\nown segment True\nown queue True\n",
+        "{out:?}"
+    );
+    assert!(
+        !left.iter().any(|(_, size)| size == "1000003"),
+        "the run's segment outlived it: {left:?}"
+    );
+    let key_text = 0x5eed0019_i64.to_string();
+    assert!(
+        !queues
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(&key_text)),
+        "the run's queue outlived it: {queues}"
+    );
+}
+
+#[tokio::test]
+async fn threads_are_bounded_by_the_limit() {
+    let limits = Limits {
+        max_processes: 16,
+        ..Limits::default()
+    };
+    let out = run_ok(
+        Language::Python,
+        r#"import threading, time
+started = 0
+try:
+    for _ in range(500):
+        threading.Thread(target=time.sleep, args=(5,), daemon=True).start()
+        started += 1
+except RuntimeError:
+    pass
+print(started, flush=True)
+import os; os._exit(0)"#,
+        &limits,
+    )
+    .await;
+    let started: u64 = out.stdout.trim().parse().expect("a count");
+    assert!(started < 16, "{started} threads: {out:?}");
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        assert_ne!(out.resources, ResourceControl::Rlimits, "{out:?}");
+    }
+}
+
+/// Every thread on the machine whose name is `name`.
+fn threads_named(name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for process in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(tasks) = std::fs::read_dir(process.path().join("task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            if std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == name) {
+                found.push(task.path().display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn no_thread_outlives_a_run_that_timed_out() {
+    let marker = format!("sbx{:08x}", std::process::id() ^ 0x5a5a_5a5a);
+    let limits = Limits {
+        time: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let out = run_ok(
+        Language::Python,
+        &format!(
+            r#"import ctypes, threading, time, os
+libc = ctypes.CDLL(None)
+def named():
+    libc.prctl(15, b'{marker}', 0, 0, 0)   # PR_SET_NAME
+    time.sleep(60)
+for _ in range(4):
+    threading.Thread(target=named).start()
+try:
+    os.fork()
+except OSError as e:
+    print('fork refused', e.errno, flush=True)
+named()"#
+        ),
+        &limits,
+    )
+    .await;
+    assert!(out.timed_out, "{out:?}");
+    assert_eq!(out.stdout, "fork refused 1\n", "{out:?}");
+    let left = threads_named(&marker);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[tokio::test]
+async fn the_host_s_name_is_not_seen() {
+    let out = python("import socket; print(socket.gethostname())").await;
+    assert_eq!(out.stdout, "sandbox\n", "{out:?}");
 }
