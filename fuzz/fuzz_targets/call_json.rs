@@ -15,5 +15,5 @@ fuzz_target!(init: abort_on_unexpected_panics(), |data: &[u8]| {
     let session = session(*who);
     let reply = h.runtime.block_on(h.toolbox.call_json(&session, name, &args));
     let password = (name == "set_password").then(|| password_in(&args)).flatten();
-    h.check(&reply, password.as_deref());
+    h.check(&reply, &args, password.as_deref());
 });
