@@ -124,7 +124,18 @@ macro_rules! fixture {
         )*
         const TOOLS: &[(&str, Who, Effect)] = &[$((stringify!($name), $who, $effect)),*];
         fn toolbox(sink: Counting) -> Toolbox<()> {
-            Toolbox::builder(()).audit(sink)$(.tool($ty))*.build().expect("the fixture builds")
+            // The reference decides each call on its own: no refusal budget runs out here
+            // (that budget has tests of its own, in audit_bounds.rs).
+            let limits = tool_runtime::Limits {
+                refusals_per_minute: u32::MAX,
+                ..Default::default()
+            };
+            Toolbox::builder(())
+                .audit(sink)
+                .limits(limits)
+                $(.tool($ty))*
+                .build()
+                .expect("the fixture builds")
         }
     };
 }
