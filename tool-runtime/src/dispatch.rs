@@ -16,6 +16,7 @@ use crate::audit::{AuditRecord, DetailScope};
 use crate::erased::{ParsedArgs, Produced, redact};
 use crate::error::ToolError;
 use crate::random::hex;
+use crate::rate_limit::RateLimitError;
 use crate::reply::ToolReply;
 use crate::session::Session;
 use crate::tool::{Access, Gate};
@@ -160,7 +161,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                 Err(self.request_too_large())
             }
         };
-        self.finish(session, trace, outcome)
+        self.finish(session, trace, outcome).await
     }
 
     /// Calls a tool with the raw JSON text of its arguments, as providers send them.
@@ -169,7 +170,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let outcome = self
             .dispatch_text(session, name, args_json, &mut trace)
             .await;
-        self.finish(session, trace, outcome)
+        self.finish(session, trace, outcome).await
     }
 
     /// Handles one line of the host protocol: a tool call `{"name", "arguments"}` (arguments
@@ -195,11 +196,13 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         if line.len() > self.inner.limits.max_request_bytes {
             let mut trace = Trace::new("");
             trace.record_oversized(line.len());
-            return self.finish(session, trace, Err(self.request_too_large()));
+            return self
+                .finish(session, trace, Err(self.request_too_large()))
+                .await;
         }
         if let Some(dup) = find_duplicate_key(line) {
             let err = duplicate_key_error(&dup);
-            return self.finish(session, Trace::new(""), Err(err));
+            return self.finish(session, Trace::new(""), Err(err)).await;
         }
         let parsed = serde_json::from_str::<HostLine<'_>>(line);
         match parsed {
@@ -229,14 +232,14 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                         .unwrap_or(std::borrow::Cow::Borrowed(raw.get())),
                 };
                 let outcome = self.dispatch_text(session, &name, &text, &mut trace).await;
-                self.finish(session, trace, outcome)
+                self.finish(session, trace, outcome).await
             }
             _ => {
                 let trace = Trace::new("");
                 let err = ToolError::invalid_request(
                     "Send one JSON object per line: {\"name\": TOOL, \"arguments\": {...}}, or {\"approve\": TICKET} / {\"deny\": TICKET}.",
                 );
-                self.finish(session, trace, Err(err))
+                self.finish(session, trace, Err(err)).await
             }
         }
     }
@@ -262,14 +265,16 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         if line.len() > self.inner.limits.max_request_bytes {
             let mut trace = Trace::new("");
             trace.record_oversized(line.len());
-            return self.finish(session, trace, Err(self.request_too_large()));
+            return self
+                .finish(session, trace, Err(self.request_too_large()))
+                .await;
         }
         match std::str::from_utf8(line) {
             Ok(text) => self.handle(session, text, answers).await,
             Err(_) => {
                 let err =
                     ToolError::invalid_request("The line is not UTF-8 text; send JSON in UTF-8.");
-                self.finish(session, Trace::new(""), Err(err))
+                self.finish(session, Trace::new(""), Err(err)).await
             }
         }
     }
@@ -323,7 +328,8 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             self.inner
                 .limiter
                 .check(&session.rate_key(), entry.spec.name, quota)
-                .map_err(ToolError::rate_limited)?;
+                .await
+                .map_err(RateLimitError::into_tool_error)?;
         }
         let args = entry.tool.parse(source)?;
         trace.arguments = args.audit_json();
@@ -433,7 +439,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             }
             Err(e) => Err(e),
         };
-        self.finish(session, trace, outcome)
+        self.finish(session, trace, outcome).await
     }
 
     /// Drops the call waiting behind `ticket`; nothing runs.
@@ -445,7 +451,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                 .insert("approval".into(), Value::from("denied"));
             Err(ToolError::approval_denied())
         });
-        self.finish(session, trace, outcome)
+        self.finish(session, trace, outcome).await
     }
 
     fn redeem(
@@ -484,7 +490,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     }
 
     /// Writes the audit record, then returns the reply; a failing sink fails the call closed.
-    fn finish(
+    async fn finish(
         &self,
         session: &Session,
         trace: Trace<'_>,
@@ -507,7 +513,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             cause: error.and_then(|e| e.cause()).map(|c| c.to_string()),
             detail: trace.detail,
         };
-        match self.inner.audit.record(&record) {
+        match self.inner.audit.record(&record).await {
             Ok(()) => reply,
             Err(e) => {
                 // The call may already have happened: the record goes to the operator's log

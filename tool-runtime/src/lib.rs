@@ -86,6 +86,7 @@ pub mod reply;
 pub mod role;
 pub mod sandbox;
 pub mod session;
+pub mod store;
 pub mod tool;
 pub mod toolbox;
 
@@ -96,10 +97,11 @@ pub use error::{ErrorCode, FieldErrors, ToolError};
 pub use export::{Definitions, ToolDefinition};
 pub use fs::{PathPolicy, SafePath};
 pub use output::{Project, ProjectAs, Record, SafeOutput};
-pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimiter};
+pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimitError, RateLimiter};
 pub use reply::ToolReply;
 pub use role::{Role, RoleId};
 pub use session::Session;
+pub use store::StoreFuture;
 pub use tool::{Access, Gate, Hints, State, ToolArgs, ToolHandler, ToolSpec};
 pub use toolbox::{BuildError, Limits, PendingCall, Toolbox, ToolboxBuilder};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, params};
 use serde_json::Value;
 
-use super::{AuditError, AuditRecord, AuditSink, lock, timestamp};
+use super::{AuditError, AuditRecord, AuditSink, StoreFuture, lock, timestamp};
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS audit_log (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -89,7 +89,13 @@ impl SqliteSink {
 }
 
 impl AuditSink for SqliteSink {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
+        StoreFuture::ready(self.insert(record))
+    }
+}
+
+impl SqliteSink {
+    fn insert(&self, record: &AuditRecord) -> Result<(), AuditError> {
         let arguments = serde_json::to_string(&record.arguments)?;
         let detail = if record.detail.is_empty() {
             None
@@ -120,7 +126,7 @@ impl AuditSink for SqliteSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::tests::sample;
+    use crate::audit::tests::{now, sample};
     use serde_json::json;
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
@@ -135,8 +141,8 @@ mod tests {
         with_detail
             .detail
             .insert("new_email".into(), json!("b@example.com"));
-        sink.record(&sample(1)).unwrap();
-        sink.record(&with_detail).unwrap();
+        now(sink.record(&sample(1))).unwrap();
+        now(sink.record(&with_detail)).unwrap();
 
         let all = SqliteSink::read_all(&path).unwrap();
         assert_eq!(
@@ -170,8 +176,8 @@ mod tests {
     fn reopening_keeps_earlier_records() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
-        SqliteSink::open(&path).unwrap().record(&sample(1)).unwrap();
-        SqliteSink::open(&path).unwrap().record(&sample(2)).unwrap();
+        now(SqliteSink::open(&path).unwrap().record(&sample(1))).unwrap();
+        now(SqliteSink::open(&path).unwrap().record(&sample(2))).unwrap();
         let all = SqliteSink::read_all(&path).unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0]["duration_ms"], json!(1));
@@ -214,7 +220,7 @@ mod tests {
                 let sink = Arc::clone(&sink);
                 std::thread::spawn(move || {
                     for n in 0..PER_THREAD {
-                        sink.record(&sample(t * PER_THREAD + n)).unwrap();
+                        now(sink.record(&sample(t * PER_THREAD + n))).unwrap();
                     }
                 })
             })
@@ -253,7 +259,7 @@ mod tests {
     fn a_record_survives_the_process_being_killed_after_record_returns() {
         if let Some(path) = std::env::var_os(CHILD_DB) {
             let sink = SqliteSink::open(path).unwrap();
-            sink.record(&sample(42)).unwrap();
+            now(sink.record(&sample(42))).unwrap();
             println!("{RECORDED}");
             // Waits to be killed; gives up after a while so that a parent which died first does
             // not leave it behind for good.
