@@ -17,6 +17,10 @@ use serde_json::{Map, Value};
 pub use crate::store::StoreFuture;
 
 mod detail;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod group_commit;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod row;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod timestamp;
