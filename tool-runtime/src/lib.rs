@@ -97,6 +97,8 @@ pub use error::{ErrorCode, FieldErrors, ToolError};
 pub use export::{Definitions, ToolDefinition};
 pub use fs::{PathPolicy, SafePath};
 pub use output::{Project, ProjectAs, Record, SafeOutput};
+#[cfg(feature = "redis")]
+pub use rate_limit::RedisRateLimiter;
 pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimitError, RateLimiter};
 pub use reply::ToolReply;
 pub use role::{Role, RoleId};

@@ -14,6 +14,11 @@ use governor::state::keyed::DefaultKeyedStateStore;
 
 pub use crate::store::StoreFuture;
 
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisOptions, RedisRateLimiter, RedisSetupError};
+
 /// A budget: `count` calls per `per`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Quota {
