@@ -230,6 +230,12 @@ async fn counted(State(runs): State<Runs>) -> Result<usize, ToolError> {
     Ok(runs.0.fetch_add(1, Ordering::SeqCst) + 1)
 }
 
+/// Counts its runs, with no rate limit.
+#[secure_tool(public, read_only)]
+async fn noted(State(runs): State<Runs>) -> Result<usize, ToolError> {
+    Ok(runs.0.fetch_add(1, Ordering::SeqCst) + 1)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server installed, and TOOL_RUNTIME_REDIS_URL set as for the other Redis tests"]
 async fn redis_down_fails_the_call_closed_in_bounded_time_and_redis_back_recovers() {
@@ -306,4 +312,424 @@ async fn through_the_toolbox_the_eleventh_call_is_rate_limited() {
     assert_eq!(codes[..10], [None; 10]);
     assert_eq!(codes[10..], [Some(ErrorCode::RateLimited); 2]);
     assert_eq!(runs.0.load(Ordering::SeqCst), 10);
+}
+
+// ---- The audit log on PostgreSQL ----
+
+use tool_runtime::AuditRecord;
+use tool_runtime::audit::{AuditSink, PostgresOptions, PostgresSink, SqliteSink};
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .expect("this test needs DATABASE_URL, such as postgres://postgres@127.0.0.1/test")
+}
+
+/// Options for a schema no other run uses.
+fn own_schema() -> PostgresOptions {
+    PostgresOptions {
+        schema: Some(unique("audit_test")),
+        ..PostgresOptions::default()
+    }
+}
+
+fn record(n: u64) -> AuditRecord {
+    AuditRecord {
+        ts: std::time::UNIX_EPOCH + Duration::from_millis(1_709_210_096_789 + n),
+        user: Some("carol".into()),
+        role: Some("support_agent".into()),
+        tool: "get_order".into(),
+        outcome: "ok".into(),
+        arguments: json!({"order_id": format!("O{n}")}),
+        duration_ms: n,
+        incident: None,
+        cause: None,
+        detail: serde_json::Map::new(),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn postgres_keeps_each_record_in_order_with_its_columns() {
+    let url = database_url();
+    let options = own_schema();
+    let sink = PostgresSink::connect(&url, options.clone()).await.unwrap();
+    let mut with_detail = record(2);
+    with_detail
+        .detail
+        .insert("new_email".into(), json!("b@example.com"));
+    sink.record(&record(1)).await.unwrap();
+    sink.record(&with_detail).await.unwrap();
+    let all = PostgresSink::read_all(&url, &options).await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            serde_json::to_value(record(1)).unwrap(),
+            serde_json::to_value(&with_detail).unwrap()
+        ]
+    );
+    // The whole record is kept as written, keys in order, as `audit` prints it.
+    let (client, connection) = tokio_postgres_connect(&url).await;
+    let schema = options.schema.as_deref().unwrap();
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT \"user\", tool, duration_ms, detail::text, record, ts = '2024-02-29T12:34:56.791Z'::timestamptz
+                 FROM \"{schema}\".audit_log ORDER BY id DESC LIMIT 1"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, &str>(0), "carol");
+    assert_eq!(row.get::<_, &str>(1), "get_order");
+    assert_eq!(row.get::<_, i64>(2), 2);
+    assert_eq!(row.get::<_, &str>(3), r#"{"new_email":"b@example.com"}"#);
+    assert_eq!(
+        row.get::<_, &str>(4),
+        serde_json::to_string(&with_detail).unwrap()
+    );
+    assert!(row.get::<_, bool>(5));
+    drop(client);
+    connection.abort();
+}
+
+async fn tokio_postgres_connect(
+    url: &str,
+) -> (tokio_postgres::Client, tokio::task::JoinHandle<()>) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (client, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn instances_starting_together_migrate_once_and_share_one_log() {
+    let url = database_url();
+    let options = own_schema();
+    let starts: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, options) = (url.clone(), options.clone());
+            tokio::spawn(async move { PostgresSink::connect(&url, options).await })
+        })
+        .collect();
+    let mut sinks = Vec::new();
+    for start in starts {
+        sinks.push(start.await.unwrap().unwrap());
+    }
+    for (n, sink) in sinks.iter().enumerate() {
+        sink.record(&record(n as u64)).await.unwrap();
+    }
+    // A restart runs no migration twice.
+    drop(PostgresSink::connect(&url, options.clone()).await.unwrap());
+    let (client, connection) = tokio_postgres_connect(&url).await;
+    let schema = options.schema.as_deref().unwrap();
+    let versions: Vec<i32> = client
+        .query(
+            &format!("SELECT version FROM \"{schema}\".tool_runtime_migrations"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, vec![1]);
+    connection.abort();
+    assert_eq!(
+        PostgresSink::read_all(&url, &options).await.unwrap().len(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn postgres_concurrent_records_share_transactions() {
+    const CALLERS: u64 = 64;
+    const PER_CALLER: u64 = 10;
+    let url = database_url();
+    let options = own_schema();
+    let sink = Arc::new(PostgresSink::connect(&url, options.clone()).await.unwrap());
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|c| {
+            let sink = Arc::clone(&sink);
+            tokio::spawn(async move {
+                for n in 0..PER_CALLER {
+                    sink.record(&record(c * PER_CALLER + n)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let (commits, rows) = sink.commits();
+    assert_eq!(rows, CALLERS * PER_CALLER);
+    assert!(
+        commits < rows / 4,
+        "{commits} transactions for {rows} records"
+    );
+    let mut seen: Vec<u64> = PostgresSink::read_all(&url, &options)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["duration_ms"].as_u64().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert!(seen.into_iter().eq(0..CALLERS * PER_CALLER));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn a_model_chosen_nul_does_not_fail_its_batch() {
+    let url = database_url();
+    let options = own_schema();
+    let sink = Arc::new(PostgresSink::connect(&url, options.clone()).await.unwrap());
+    let poisoned = AuditRecord {
+        tool: "get\0order".into(),
+        arguments: json!({"order_id": "O\u{0}1", "\u{0}": 1}),
+        ..record(1)
+    };
+    let plain = record(2);
+    let (a, b) = tokio::join!(sink.record(&poisoned), sink.record(&plain));
+    a.unwrap();
+    b.unwrap();
+    let all = PostgresSink::read_all(&url, &options).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().any(|r| r["arguments"]["order_id"] == "O\u{0}1"));
+}
+
+#[tokio::test]
+async fn a_bad_schema_or_url_is_refused_without_echoing_it() {
+    for schema in ["", "Audit", "a;drop table x", "1a", "a\"b"] {
+        let options = PostgresOptions {
+            schema: Some(schema.into()),
+            ..PostgresOptions::default()
+        };
+        assert!(
+            PostgresSink::connect("postgres://127.0.0.1:1/x", options)
+                .await
+                .is_err(),
+            "{schema:?}"
+        );
+    }
+    let err = PostgresSink::connect("mysql://root:hunter2@db/x", PostgresOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut (every connection dropped, new ones
+/// refused) and restore on the same port: PostgreSQL unreachable, as far as the sink can tell,
+/// without stopping the machine's server.
+struct Proxy {
+    port: u16,
+    upstream: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut proxy = Proxy {
+            port,
+            upstream: upstream.to_owned(),
+            task: None,
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let upstream = self.upstream.clone();
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+            // Dropping the task drops the JoinSet, which aborts every connection.
+        }));
+    }
+
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    async fn restore(&mut self) {
+        let started = Instant::now();
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => break l,
+                Err(e) => {
+                    assert!(started.elapsed() < Duration::from_secs(5), "rebind: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        self.serve(listener);
+    }
+
+    /// `url` with its host and port replaced by the proxy's.
+    fn url(&self, url: &str) -> String {
+        let parsed: tokio_postgres::Config = url.parse().unwrap();
+        let user = parsed.get_user().unwrap_or("postgres");
+        let db = parsed.get_dbname().unwrap_or("postgres");
+        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+fn upstream_of(url: &str) -> String {
+    let parsed: tokio_postgres::Config = url.parse().unwrap();
+    let port = parsed.get_ports().first().copied().unwrap_or(5432);
+    format!("127.0.0.1:{port}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn postgres_gone_fails_calls_closed_in_bounded_time_and_back_recovers() {
+    let url = database_url();
+    let mut proxy = Proxy::start(&upstream_of(&url)).await;
+    let options = PostgresOptions {
+        connect_timeout: Duration::from_millis(300),
+        command_timeout: Duration::from_millis(300),
+        ..own_schema()
+    };
+    let sink = PostgresSink::connect(&proxy.url(&url), options.clone())
+        .await
+        .unwrap();
+    let toolbox = Toolbox::builder(Runs::default())
+        .tool(Noted)
+        .audit(sink)
+        .build()
+        .unwrap();
+    let session = Session::authenticated("carol", tool_tests::Role::User);
+    assert!(toolbox.call(&session, "noted", json!({})).await.is_ok());
+
+    proxy.cut();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply = toolbox.call(&session, "noted", json!({})).await;
+        assert_eq!(
+            reply.code(),
+            Some(ErrorCode::Internal),
+            "{:?}",
+            reply.to_value()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        let message = reply.to_value()["error"]["message"].to_string();
+        assert!(!message.to_lowercase().contains("postgres"), "{message}");
+    }
+
+    proxy.restore().await;
+    let started = Instant::now();
+    loop {
+        let reply = toolbox.call(&session, "noted", json!({})).await;
+        if reply.is_ok() {
+            break;
+        }
+        assert_eq!(reply.code(), Some(ErrorCode::Internal));
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the sink did not recover once PostgreSQL was back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every record the log has is of a call that was answered; the refused ones are in the
+    // tracing log under their incident.
+    let all = PostgresSink::read_all(&url, &options).await.unwrap();
+    assert!(all.len() >= 2, "{all:?}");
+    assert!(all.iter().all(|r| r["tool"] == "noted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn a_hung_postgres_fails_calls_within_the_timeouts() {
+    let url = database_url();
+    let mut proxy = Proxy::start(&upstream_of(&url)).await;
+    let options = PostgresOptions {
+        connect_timeout: Duration::from_millis(300),
+        command_timeout: Duration::from_millis(300),
+        ..own_schema()
+    };
+    let sink = PostgresSink::connect(&proxy.url(&url), options)
+        .await
+        .unwrap();
+    // Cut, and have the proxy's port answered by a listener that never speaks.
+    proxy.cut();
+    let silent = tokio::net::TcpListener::bind(("127.0.0.1", proxy.port))
+        .await
+        .unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = Instant::now();
+    assert!(sink.record(&record(1)).await.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    hold.abort();
+}
+
+// ---- SQLite through the toolbox, many callers ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_every_concurrent_call_has_its_record_before_its_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let toolbox = Arc::new(
+        Toolbox::builder(Runs::default())
+            .tool(Noted)
+            .audit(SqliteSink::open(&path).unwrap())
+            .build()
+            .unwrap(),
+    );
+    let callers: Vec<_> = (0..32)
+        .map(|n| {
+            let toolbox = Arc::clone(&toolbox);
+            let path = path.clone();
+            tokio::spawn(async move {
+                let user = format!("user{n}");
+                let session = Session::authenticated(&user, tool_tests::Role::User);
+                let reply = toolbox.call(&session, "noted", json!({})).await;
+                assert!(reply.is_ok());
+                // The reply came after the commit: another connection sees the record now.
+                let all = SqliteSink::read_all(&path).unwrap();
+                assert!(all.iter().any(|r| r["user"] == user.as_str()));
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    assert_eq!(SqliteSink::read_all(&path).unwrap().len(), 32);
 }

@@ -19,6 +19,8 @@ pub use crate::store::StoreFuture;
 mod detail;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod group_commit;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod row;
 #[cfg(feature = "sqlite")]
@@ -26,6 +28,8 @@ mod sqlite;
 mod timestamp;
 
 pub use detail::{DetailScope, detail};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresSink};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSink;
 
@@ -95,7 +99,11 @@ pub enum AuditError {
     #[cfg(feature = "sqlite")]
     #[error("the audit database failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// Any other failure, from a sink outside this crate.
+    /// The PostgreSQL database failed.
+    #[cfg(feature = "postgres")]
+    #[error("the audit database failed: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// Any other failure, such as a store that did not answer in time.
     #[error("the audit sink failed: {0}")]
     Other(Box<dyn std::error::Error + Send + Sync>),
 }

@@ -92,12 +92,14 @@ impl<R> Queue<R> {
 impl<R> Batches<R> {
     /// The next batch, waiting on this thread for its first row; `None` once every caller's
     /// end is gone. For a writer on its own thread (a blocking database driver).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(super) fn next_blocking(&mut self) -> Option<Vec<Waiting<R>>> {
         let first = self.receiver.blocking_recv()?;
         Some(self.gather(first))
     }
 
     /// The next batch; `None` once every caller's end is gone. For a writer task.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(super) async fn next(&mut self) -> Option<Vec<Waiting<R>>> {
         let first = self.receiver.recv().await?;
         Some(self.gather(first))
