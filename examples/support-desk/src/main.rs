@@ -71,6 +71,9 @@ enum Command {
     Audit {
         #[arg(long, default_value = DEFAULT_DB)]
         db: PathBuf,
+        /// Read the log from this PostgreSQL database (postgres://...) instead of `--db`.
+        #[arg(long, value_name = "URL")]
+        audit_db: Option<String>,
     },
 }
 
@@ -161,7 +164,11 @@ fn run(command: Command) -> Result<(), Failure> {
             let user = log_in(&db, &user)?;
             wiring::serve_mcp(&db, &data_dir, &user)
         }
-        Command::Audit { db } => {
+        Command::Audit {
+            audit_db: Some(url),
+            ..
+        } => wiring::print_postgres_audit(&url),
+        Command::Audit { db, audit_db: None } => {
             let db = setup::ensure_db(&db)?;
             wiring::print_audit(&db)
         }
