@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
+use tool_runtime::StoreFuture;
 use tool_runtime::audit::{AuditError, AuditRecord, AuditSink};
 use tool_runtime::prelude::*;
 
@@ -171,11 +172,11 @@ fixture! {
 struct Counting(std::sync::Arc<Mutex<(usize, Option<AuditRecord>)>>);
 
 impl AuditSink for Counting {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
         let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
         guard.0 += 1;
         guard.1 = Some(record.clone());
-        Ok(())
+        StoreFuture::ready(Ok(()))
     }
 }
 

@@ -123,10 +123,10 @@ fn string(node: &Value, min: Option<i64>, max: Option<i64>) -> BoxedStrategy<Val
     )
         .prop_map(|(n, c)| Value::from(c.to_string().repeat(n)));
     let mut options = vec![by_length.boxed()];
-    if let Some(pattern) = node.get("pattern").and_then(Value::as_str) {
-        if let Ok(s) = proptest::string::string_regex(pattern) {
-            options.push(s.prop_map(Value::from).boxed());
-        }
+    if let Some(pattern) = node.get("pattern").and_then(Value::as_str)
+        && let Ok(s) = proptest::string::string_regex(pattern)
+    {
+        options.push(s.prop_map(Value::from).boxed());
     }
     if node.get("format").and_then(Value::as_str) == Some("email") {
         options.push(
@@ -193,10 +193,10 @@ fn as_strict(args: &Value, strict: &Value, root: &Value) -> Value {
 
 /// The schema a non-null value meets: through `$ref`, and past the `null` branch of a nullable.
 fn resolve<'a>(node: &'a Value, root: &'a Value) -> &'a Value {
-    if let Some(r) = node.get("$ref").and_then(Value::as_str) {
-        if let Some(target) = root.pointer(r.trim_start_matches('#')) {
-            return resolve(target, root);
-        }
+    if let Some(r) = node.get("$ref").and_then(Value::as_str)
+        && let Some(target) = root.pointer(r.trim_start_matches('#'))
+    {
+        return resolve(target, root);
     }
     if let Some(branch) = node
         .get("anyOf")

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use tool_runtime::StoreFuture;
 use tool_runtime::audit::{AuditError, AuditRecord, AuditSink};
 use tool_runtime::{Session, ToolReply, Toolbox};
 use tool_tests::{App, Role};
@@ -28,9 +29,9 @@ impl Recent {
 }
 
 impl AuditSink for Recent {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
         self.0.lock().unwrap().push(record.clone());
-        Ok(())
+        StoreFuture::ready(Ok(()))
     }
 }
 

@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
-use tool_runtime::audit::{AuditError, AuditRecord, AuditSink};
+use tool_runtime::audit::{AuditError, AuditRecord, AuditSink, StoreFuture};
 use tool_runtime::prelude::*;
 use tool_runtime::{ProjectAs, Toolbox};
 use tool_tests::{App, Customer, Role, SafeCustomer, find_customer};
@@ -19,9 +19,9 @@ use validator::Validate;
 /// Keeps nothing: the toolbox's own work without a sink's.
 struct Discard;
 impl AuditSink for Discard {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
         black_box(record);
-        Ok(())
+        StoreFuture::ready(Ok(()))
     }
 }
 
@@ -29,10 +29,10 @@ impl AuditSink for Discard {
 #[derive(Default)]
 struct Count(std::sync::atomic::AtomicU64);
 impl AuditSink for Count {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
         black_box(record);
         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        StoreFuture::ready(Ok(()))
     }
 }
 

@@ -14,12 +14,22 @@ use std::time::SystemTime;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+pub use crate::store::StoreFuture;
+
 mod detail;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod group_commit;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod row;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 pub(crate) mod timestamp;
 
 pub use detail::{DetailScope, detail};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresSink};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSink;
 
@@ -89,7 +99,11 @@ pub enum AuditError {
     #[cfg(feature = "sqlite")]
     #[error("the audit database failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// Any other failure, from a sink outside this crate.
+    /// The PostgreSQL database failed.
+    #[cfg(feature = "postgres")]
+    #[error("the audit database failed: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// Any other failure, such as a store that did not answer in time.
     #[error("the audit sink failed: {0}")]
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -103,28 +117,32 @@ impl AuditError {
 
 /// Where audit records go.
 ///
-/// [`record`](Self::record) returns only once the record is kept as well as the sink can keep
-/// it; an Err makes the toolbox fail the call, so never drop a record and return `Ok`.
+/// [`record`](Self::record) answers only once the record is kept as well as the sink can keep
+/// it; an Err makes the toolbox fail the call, so never drop a record and answer `Ok`. A sink
+/// that keeps records in memory answers with [`StoreFuture::ready`]; one that waits on a disk or
+/// the network answers with [`StoreFuture::new`] around its `async` block, so that no runtime
+/// thread is blocked while it waits.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an audit sink",
     label = "this type does not implement `tool_runtime::AuditSink`",
-    note = "use one of the sinks in `tool_runtime::audit` (`SqliteSink`, `JsonLinesSink`, \
-            `TracingSink`, `MemorySink`), or implement `AuditSink` for your type: \
-            `fn record(&self, record: &AuditRecord) -> Result<(), AuditError>`"
+    note = "use one of the sinks in `tool_runtime::audit` (`SqliteSink`, `PostgresSink`, \
+            `JsonLinesSink`, `TracingSink`, `MemorySink`), or implement `AuditSink` for your type: \
+            `fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>>` \
+            (`StoreFuture::ready(..)` for an answer known at once, `StoreFuture::new(async move ...)` otherwise)"
 )]
 pub trait AuditSink: Send + Sync + 'static {
     /// Keeps one record, or says why it could not.
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError>;
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>>;
 }
 
 impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
         (**self).record(record)
     }
 }
 
 impl<T: AuditSink + ?Sized> AuditSink for Box<T> {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
         (**self).record(record)
     }
 }
@@ -138,11 +156,16 @@ impl<T: AuditSink + ?Sized> AuditSink for Box<T> {
 pub struct TracingSink;
 
 impl AuditSink for TracingSink {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
-        let arguments = serde_json::to_string(&record.arguments)?;
-        let detail = serde_json::to_string(&record.detail)?;
-        let ts = timestamp::rfc3339_millis(record.ts);
-        macro_rules! emit {
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
+        StoreFuture::ready(emit(record))
+    }
+}
+
+fn emit(record: &AuditRecord) -> Result<(), AuditError> {
+    let arguments = serde_json::to_string(&record.arguments)?;
+    let detail = serde_json::to_string(&record.detail)?;
+    let ts = timestamp::rfc3339_millis(record.ts);
+    macro_rules! emit {
             ($level:expr) => {
                 tracing::event!(
                     target: "tool_runtime::audit",
@@ -161,13 +184,12 @@ impl AuditSink for TracingSink {
                 )
             };
         }
-        if record.outcome == "internal" {
-            emit!(tracing::Level::WARN);
-        } else {
-            emit!(tracing::Level::INFO);
-        }
-        Ok(())
+    if record.outcome == "internal" {
+        emit!(tracing::Level::WARN);
+    } else {
+        emit!(tracing::Level::INFO);
     }
+    Ok(())
 }
 
 /// Appends each record as one line of JSON to a file, synced to disk before returning.
@@ -201,7 +223,15 @@ impl JsonLinesSink {
 }
 
 impl AuditSink for JsonLinesSink {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
+        StoreFuture::ready(self.append(record))
+    }
+}
+
+impl JsonLinesSink {
+    /// Blocks for the write and the sync: the line is small and the file local, and one
+    /// `sync_data` is what a durable record costs on this sink.
+    fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
         let mut log = lock(&self.file);
@@ -240,9 +270,9 @@ impl MemorySink {
 }
 
 impl AuditSink for MemorySink {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
         lock(&self.records).push(record.clone());
-        Ok(())
+        StoreFuture::ready(Ok(()))
     }
 }
 
@@ -258,6 +288,11 @@ pub(crate) mod tests {
     use super::*;
     use serde_json::json;
     use std::time::{Duration, UNIX_EPOCH};
+
+    /// The answer of an in-memory sink, which never waits.
+    pub(crate) fn now<T: Unpin>(future: StoreFuture<'_, T>) -> T {
+        futures_util::FutureExt::now_or_never(future).expect("an in-memory sink answers at once")
+    }
 
     pub(crate) fn sample(n: u64) -> AuditRecord {
         AuditRecord {
@@ -316,8 +351,8 @@ pub(crate) mod tests {
     fn memory_sink_clones_share_records() {
         let sink = MemorySink::new();
         let handle = sink.clone();
-        sink.record(&sample(1)).unwrap();
-        sink.record(&sample(2)).unwrap();
+        now(sink.record(&sample(1))).unwrap();
+        now(sink.record(&sample(2))).unwrap();
         assert_eq!(handle.records(), vec![sample(1), sample(2)]);
     }
 
@@ -327,14 +362,11 @@ pub(crate) mod tests {
         let path = dir.path().join("audit.jsonl");
         let sink = JsonLinesSink::open(&path).unwrap();
         for n in 0..3 {
-            sink.record(&sample(n)).unwrap();
+            now(sink.record(&sample(n))).unwrap();
         }
         drop(sink);
         // Reopening appends rather than truncating.
-        JsonLinesSink::open(&path)
-            .unwrap()
-            .record(&sample(3))
-            .unwrap();
+        now(JsonLinesSink::open(&path).unwrap().record(&sample(3))).unwrap();
 
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with('\n'));
@@ -364,7 +396,10 @@ pub(crate) mod tests {
     fn json_lines_sink_reports_a_failed_write() {
         // /dev/full accepts the open and fails every write with ENOSPC.
         let sink = JsonLinesSink::open("/dev/full").unwrap();
-        assert!(matches!(sink.record(&sample(0)), Err(AuditError::Io(_))));
+        assert!(matches!(
+            now(sink.record(&sample(0))),
+            Err(AuditError::Io(_))
+        ));
     }
 
     #[test]
@@ -372,8 +407,8 @@ pub(crate) mod tests {
         let memory = MemorySink::new();
         let shared: Arc<dyn AuditSink> = Arc::new(memory.clone());
         let boxed: Box<dyn AuditSink> = Box::new(memory.clone());
-        shared.record(&sample(1)).unwrap();
-        boxed.record(&sample(2)).unwrap();
+        now(shared.record(&sample(1))).unwrap();
+        now(boxed.record(&sample(2))).unwrap();
         assert_eq!(memory.records().len(), 2);
     }
 
@@ -440,8 +475,8 @@ pub(crate) mod tests {
             ..sample(2)
         };
         tracing::subscriber::with_default(capture.clone(), || {
-            TracingSink.record(&sample(1)).unwrap();
-            TracingSink.record(&internal).unwrap();
+            now(TracingSink.record(&sample(1))).unwrap();
+            now(TracingSink.record(&internal)).unwrap();
         });
         let events = capture.0.lock().unwrap().clone();
         assert_eq!(events.len(), 2);

@@ -92,6 +92,7 @@ pub mod role;
 pub use tool_sandbox as sandbox;
 mod schema_rules;
 pub mod session;
+pub mod store;
 pub mod tool;
 pub mod toolbox;
 
@@ -102,10 +103,13 @@ pub use error::{ErrorCode, FieldErrors, ToolError};
 pub use export::{Definitions, ToolDefinition};
 pub use fs::{PathPolicy, SafePath};
 pub use output::{Project, ProjectAs, Record, SafeOutput};
-pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimiter};
+#[cfg(feature = "redis")]
+pub use rate_limit::RedisRateLimiter;
+pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimitError, RateLimiter};
 pub use reply::{ForModel, HostApproval, ToolReply};
 pub use role::{Role, RoleId};
 pub use session::{Scope, Session};
+pub use store::StoreFuture;
 pub use tool::{Access, Gate, Hints, State, ToolArgs, ToolHandler, ToolSpec};
 pub use toolbox::{BuildError, Limits, PendingCall, Toolbox, ToolboxBuilder};
 

@@ -12,6 +12,13 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 
+pub use crate::store::StoreFuture;
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisOptions, RedisRateLimiter, RedisSetupError};
+
 /// A budget: `count` calls per `per`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Quota {
@@ -96,23 +103,73 @@ impl fmt::Display for Quota {
     }
 }
 
+/// Why a call was not let through.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RateLimitError {
+    /// The budget is spent; the next call would be allowed after this long.
+    #[error("the budget is spent; retry after {0:?}")]
+    Exceeded(Duration),
+    /// The limiter could not decide (its store is unreachable or slow). The toolbox fails the
+    /// call closed: `internal`, and the handler does not run.
+    #[error("the rate limiter's store failed: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl RateLimitError {
+    /// Wraps a store's failure.
+    pub fn unavailable(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        RateLimitError::Unavailable(error.into())
+    }
+}
+
+impl RateLimitError {
+    /// The reply a refused call gets: `rate_limited` with its retry-after, or `internal`.
+    pub fn into_tool_error(self) -> crate::ToolError {
+        match self {
+            RateLimitError::Exceeded(retry_after) => crate::ToolError::rate_limited(retry_after),
+            RateLimitError::Unavailable(cause) => crate::ToolError::internal(cause),
+        }
+    }
+}
+
 /// Decides whether a user may call a tool now.
 ///
 /// The toolbox calls [`check`](Self::check) once per call of a tool that declares a
 /// `rate_limit`, before the handler runs. Implement it to share budgets between processes (a
-/// Redis or database backend); [`InMemoryRateLimiter`] is the default.
+/// Redis or database backend); [`InMemoryRateLimiter`] is the default. A limiter that decides in
+/// memory answers with [`StoreFuture::ready`]; one that asks a server answers with
+/// [`StoreFuture::new`] around its `async` block.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a rate limiter",
     label = "this type does not implement `tool_runtime::RateLimiter`",
-    note = "use `tool_runtime::InMemoryRateLimiter::new()`, or implement `RateLimiter` for your type: \
-            `fn check(&self, user: &str, tool: &str, quota: Quota) -> Result<(), Duration>`"
+    note = "use `tool_runtime::InMemoryRateLimiter::new()` (or `RedisRateLimiter` to share budgets \
+            between instances), or implement `RateLimiter` for your type: `fn check<'a>(&'a self, \
+            user: &'a str, tool: &'a str, quota: Quota) -> StoreFuture<'a, Result<(), RateLimitError>>`"
 )]
 pub trait RateLimiter: Send + Sync + 'static {
     /// Spends one call of `user`'s budget for `tool`, or refuses.
     ///
-    /// Err carries how long until the next call would be allowed. Budgets are separate per user
-    /// and per tool.
-    fn check(&self, user: &str, tool: &str, quota: Quota) -> Result<(), Duration>;
+    /// [`RateLimitError::Exceeded`] carries how long until the next call would be allowed;
+    /// [`RateLimitError::Unavailable`] says the limiter could not decide, and the call is
+    /// refused. Budgets are separate per user and per tool.
+    fn check<'a>(
+        &'a self,
+        user: &'a str,
+        tool: &'a str,
+        quota: Quota,
+    ) -> StoreFuture<'a, Result<(), RateLimitError>>;
+}
+
+impl<T: RateLimiter + ?Sized> RateLimiter for Arc<T> {
+    fn check<'a>(
+        &'a self,
+        user: &'a str,
+        tool: &'a str,
+        quota: Quota,
+    ) -> StoreFuture<'a, Result<(), RateLimitError>> {
+        (**self).check(user, tool, quota)
+    }
 }
 
 type KeyedLimiter<C> = governor::RateLimiter<
@@ -217,14 +274,29 @@ impl<C> RateLimiter for InMemoryRateLimiter<C>
 where
     C: Clock + Clone + Send + Sync + 'static,
 {
-    fn check(&self, user: &str, tool: &str, quota: Quota) -> Result<(), Duration> {
+    fn check<'a>(
+        &'a self,
+        user: &'a str,
+        tool: &'a str,
+        quota: Quota,
+    ) -> StoreFuture<'a, Result<(), RateLimitError>> {
+        StoreFuture::ready(self.check_now(user, tool, quota))
+    }
+}
+
+impl<C> InMemoryRateLimiter<C>
+where
+    C: Clock + Clone + Send + Sync + 'static,
+{
+    /// [`RateLimiter::check`] without the future: this limiter never waits.
+    pub fn check_now(&self, user: &str, tool: &str, quota: Quota) -> Result<(), RateLimitError> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.retain_recent();
         }
         let limiter = self.limiter(tool, quota);
-        limiter
-            .check_key(&user.to_owned())
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        limiter.check_key(&user.to_owned()).map_err(|not_until| {
+            RateLimitError::Exceeded(not_until.wait_time_from(self.clock.now()))
+        })
     }
 }
 
@@ -242,6 +314,15 @@ mod tests {
     use governor::clock::FakeRelativeClock;
 
     const TEN_PER_MIN: Quota = Quota::new(10, Duration::from_secs(60));
+
+    /// How long a refused check says to wait; `None` when the call was allowed.
+    fn wait(checked: Result<(), RateLimitError>) -> Option<Duration> {
+        match checked {
+            Ok(()) => None,
+            Err(RateLimitError::Exceeded(retry)) => Some(retry),
+            Err(other) => panic!("an in-memory limiter failed: {other}"),
+        }
+    }
 
     #[test]
     fn parses_the_three_units() {
@@ -302,11 +383,17 @@ mod tests {
         let shared: Arc<dyn RateLimiter> = Arc::new(InMemoryRateLimiter::new());
         let quota = Quota::new(1, Duration::from_secs(60));
         let other = Arc::clone(&shared);
-        std::thread::spawn(move || other.check("carol", "t", quota))
-            .join()
-            .unwrap()
-            .unwrap();
-        assert!(shared.check("carol", "t", quota).is_err());
+        let now = |f| futures_util::FutureExt::now_or_never(f).unwrap();
+        std::thread::spawn(move || {
+            futures_util::FutureExt::now_or_never(other.check("carol", "t", quota)).unwrap()
+        })
+        .join()
+        .unwrap()
+        .unwrap();
+        assert!(matches!(
+            now(shared.check("carol", "t", quota)),
+            Err(RateLimitError::Exceeded(_))
+        ));
     }
 
     #[test]
@@ -314,15 +401,13 @@ mod tests {
         let limiter = InMemoryRateLimiter::new();
         for i in 0..10 {
             assert_eq!(
-                limiter.check("carol", "search_customers", TEN_PER_MIN),
-                Ok(()),
+                wait(limiter.check_now("carol", "search_customers", TEN_PER_MIN)),
+                None,
                 "call {}",
                 i + 1
             );
         }
-        let retry = limiter
-            .check("carol", "search_customers", TEN_PER_MIN)
-            .unwrap_err();
+        let retry = wait(limiter.check_now("carol", "search_customers", TEN_PER_MIN)).unwrap();
         assert!(retry > Duration::ZERO);
         assert!(retry <= Duration::from_secs(6), "{retry:?}");
     }
@@ -331,11 +416,25 @@ mod tests {
     fn users_and_tools_have_separate_budgets() {
         let limiter = InMemoryRateLimiter::new();
         let quota = Quota::new(1, Duration::from_secs(3600));
-        assert_eq!(limiter.check("carol", "search_customers", quota), Ok(()));
-        assert!(limiter.check("carol", "search_customers", quota).is_err());
-        assert_eq!(limiter.check("dave", "search_customers", quota), Ok(()));
-        assert_eq!(limiter.check("carol", "get_order", quota), Ok(()));
-        assert!(limiter.check("dave", "search_customers", quota).is_err());
+        assert_eq!(
+            wait(limiter.check_now("carol", "search_customers", quota)),
+            None
+        );
+        assert!(
+            limiter
+                .check_now("carol", "search_customers", quota)
+                .is_err()
+        );
+        assert_eq!(
+            wait(limiter.check_now("dave", "search_customers", quota)),
+            None
+        );
+        assert_eq!(wait(limiter.check_now("carol", "get_order", quota)), None);
+        assert!(
+            limiter
+                .check_now("dave", "search_customers", quota)
+                .is_err()
+        );
     }
 
     #[test]
@@ -343,18 +442,18 @@ mod tests {
         let clock = FakeRelativeClock::default();
         let limiter = InMemoryRateLimiter::with_clock(clock.clone());
         for _ in 0..10 {
-            limiter.check("carol", "t", TEN_PER_MIN).unwrap();
+            limiter.check_now("carol", "t", TEN_PER_MIN).unwrap();
         }
-        let retry = limiter.check("carol", "t", TEN_PER_MIN).unwrap_err();
+        let retry = wait(limiter.check_now("carol", "t", TEN_PER_MIN)).unwrap();
         assert_eq!(retry, Duration::from_secs(6));
 
         clock.advance(Duration::from_secs(5));
-        let retry = limiter.check("carol", "t", TEN_PER_MIN).unwrap_err();
+        let retry = wait(limiter.check_now("carol", "t", TEN_PER_MIN)).unwrap();
         assert_eq!(retry, Duration::from_secs(1));
 
         clock.advance(Duration::from_secs(1));
-        assert_eq!(limiter.check("carol", "t", TEN_PER_MIN), Ok(()));
-        assert!(limiter.check("carol", "t", TEN_PER_MIN).is_err());
+        assert_eq!(wait(limiter.check_now("carol", "t", TEN_PER_MIN)), None);
+        assert!(limiter.check_now("carol", "t", TEN_PER_MIN).is_err());
     }
 
     #[test]
@@ -362,12 +461,14 @@ mod tests {
         let clock = FakeRelativeClock::default();
         let limiter = InMemoryRateLimiter::with_clock(clock.clone());
         for user in 0..100 {
-            limiter.check(&user.to_string(), "t", TEN_PER_MIN).unwrap();
+            limiter
+                .check_now(&user.to_string(), "t", TEN_PER_MIN)
+                .unwrap();
         }
         assert_eq!(limiter.tracked(), 100);
 
         clock.advance(Duration::from_secs(61));
-        limiter.check("recent", "t", TEN_PER_MIN).unwrap();
+        limiter.check_now("recent", "t", TEN_PER_MIN).unwrap();
         limiter.retain_recent();
         assert_eq!(limiter.tracked(), 1);
     }
@@ -378,11 +479,11 @@ mod tests {
         let limiter = InMemoryRateLimiter::with_clock(clock.clone());
         let quota = Quota::new(1, Duration::from_secs(1));
         for user in 0..SWEEP_EVERY - 1 {
-            limiter.check(&user.to_string(), "t", quota).unwrap();
+            limiter.check_now(&user.to_string(), "t", quota).unwrap();
         }
         assert_eq!(limiter.tracked(), (SWEEP_EVERY - 1) as usize);
         clock.advance(Duration::from_secs(2));
-        limiter.check("last", "t", quota).unwrap();
+        limiter.check_now("last", "t", quota).unwrap();
         assert_eq!(limiter.tracked(), 1);
     }
 }

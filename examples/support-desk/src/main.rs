@@ -120,6 +120,9 @@ enum Command {
     Audit {
         #[arg(long, default_value = DEFAULT_DB)]
         db: PathBuf,
+        /// Read the log from this PostgreSQL database (postgres://...) instead of `--db`.
+        #[arg(long, value_name = "URL")]
+        audit_db: Option<String>,
     },
 }
 
@@ -264,7 +267,11 @@ fn run(command: Command) -> Result<(), Failure> {
             println!("{token}");
             Ok(())
         }
-        Command::Audit { db } => {
+        Command::Audit {
+            audit_db: Some(url),
+            ..
+        } => wiring::print_postgres_audit(&url),
+        Command::Audit { db, audit_db: None } => {
             let db = setup::ensure_db(&db)?;
             wiring::print_audit(&db)
         }

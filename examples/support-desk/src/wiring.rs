@@ -9,7 +9,7 @@ use support_desk::db::Db;
 use support_desk::demo;
 use support_desk::lines::BoundedLines;
 use support_desk::model::User;
-use tool_runtime::audit::{SqliteSink, TracingSink};
+use tool_runtime::audit::{PostgresOptions, PostgresSink, SqliteSink, TracingSink};
 use tool_runtime::http::{HttpConfig, HttpServer, JwksSource, JwtAuthenticator};
 
 use crate::{Failure, Provider};
@@ -216,6 +216,26 @@ Deleting anything needs the human's approval, which the tool asks for itself.";
 pub fn print_audit(db: &Db) -> Result<(), Failure> {
     let records = SqliteSink::read_all(db.path())
         .map_err(|e| Failure::Failed(format!("cannot read the audit log: {e}")))?;
+    print_records(records)
+}
+
+/// Prints the audit log in the PostgreSQL database at `url` as JSON lines, oldest first.
+pub fn print_postgres_audit(url: &str) -> Result<(), Failure> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(Failure::Refused(
+            "--audit-db takes a PostgreSQL URL: postgres://user@host/database".into(),
+        ));
+    }
+    let records = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Failed(format!("cannot start the runtime: {e}")))?
+        .block_on(PostgresSink::read_all(url, &PostgresOptions::default()))
+        .map_err(|e| Failure::Failed(format!("cannot read the audit log: {e}")))?;
+    print_records(records)
+}
+
+fn print_records(records: Vec<serde_json::Value>) -> Result<(), Failure> {
     let mut out = BufWriter::new(io::stdout().lock());
     for record in records {
         writeln!(out, "{record}").map_err(output_failed)?;

@@ -18,10 +18,8 @@ const CALLS: usize = 1000;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let toolbox = match args.as_slice() {
-        [kind, path] if kind == "sqlite" => SqliteSink::open(path).map(|s| with(s)),
-        [kind, path] if kind == "jsonl" => JsonLinesSink::open(path)
-            .map(|s| with(s))
-            .map_err(Into::into),
+        [kind, path] if kind == "sqlite" => SqliteSink::open(path).map(with),
+        [kind, path] if kind == "jsonl" => JsonLinesSink::open(path).map(with).map_err(Into::into),
         _ => return fail("usage: audit_crash_child sqlite|jsonl PATH"),
     };
     let toolbox = match toolbox {

@@ -1,13 +1,14 @@
 //! The SQLite audit sink.
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, params};
 use serde_json::Value;
 
-use super::{AuditError, AuditRecord, AuditSink, lock, timestamp};
+use super::group_commit::{self, Batches, Queue, Waiting};
+use super::row::Row;
+use super::{AuditError, AuditRecord, AuditSink, StoreFuture};
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS audit_log (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -34,18 +35,21 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Writes each record as one row of the table `audit_log` in a SQLite database.
 ///
-/// The database is put in WAL mode with `synchronous=FULL`, and each record is its own
-/// transaction: when [`record`](AuditSink::record) returns, the row survives the process being
-/// killed and the machine losing power. The table may live in the application's own database.
-/// The columns are the record's fields (JSON text for `arguments` and `detail`) plus `record`,
-/// the whole record as JSON.
+/// The database is put in WAL mode with `synchronous=FULL`: when [`record`](AuditSink::record)
+/// answers, the row is committed and survives the process being killed and the machine losing
+/// power. Records of concurrent calls share one transaction and one flush (group commit): a
+/// writer thread commits everything queued at once, then answers each call; a batch that fails
+/// fails each of its calls. The table may live in the application's own database. The columns
+/// are the record's fields (JSON text for `arguments` and `detail`) plus `record`, the whole
+/// record as JSON.
 #[derive(Debug)]
 pub struct SqliteSink {
-    conn: Mutex<Connection>,
+    queue: Queue<Row>,
 }
 
 impl SqliteSink {
-    /// Opens (creating if missing) the database at `path` and its `audit_log` table.
+    /// Opens (creating if missing) the database at `path` and its `audit_log` table, and starts
+    /// the writer thread, which ends when the sink is dropped.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, AuditError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -60,9 +64,18 @@ impl SqliteSink {
         // Per connection, not stored in the file: it has to be set on every open.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute(CREATE_TABLE, [])?;
-        Ok(SqliteSink {
-            conn: Mutex::new(conn),
-        })
+        let (queue, batches) = group_commit::queue();
+        std::thread::Builder::new()
+            .name("sqlite-audit".into())
+            .spawn(move || write_batches(conn, batches))?;
+        Ok(SqliteSink { queue })
+    }
+
+    /// How many transactions have committed records, and how many records they held: with
+    /// many concurrent calls, far fewer transactions than records.
+    pub fn commits(&self) -> (u64, u64) {
+        let stats = self.queue.stats();
+        (stats.commits(), stats.rows())
     }
 
     /// Every record in the database at `path`, oldest first, as JSON.
@@ -89,32 +102,47 @@ impl SqliteSink {
 }
 
 impl AuditSink for SqliteSink {
-    fn record(&self, record: &AuditRecord) -> Result<(), AuditError> {
-        let arguments = serde_json::to_string(&record.arguments)?;
-        let detail = if record.detail.is_empty() {
-            None
-        } else {
-            Some(serde_json::to_string(&record.detail)?)
-        };
-        let whole = serde_json::to_string(record)?;
-        let duration_ms = i64::try_from(record.duration_ms).unwrap_or(i64::MAX);
-        let conn = lock(&self.conn);
-        let mut insert = conn.prepare_cached(INSERT)?;
-        insert.execute(params![
-            timestamp::rfc3339_millis(record.ts),
-            record.user,
-            record.role,
-            record.tool,
-            record.outcome,
-            arguments,
-            duration_ms,
-            record.incident,
-            record.cause,
-            detail,
-            whole,
-        ])?;
-        Ok(())
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
+        match Row::new(record) {
+            Ok(row) => StoreFuture::new(self.queue.submit(row)),
+            Err(e) => StoreFuture::ready(Err(e)),
+        }
     }
+}
+
+fn write_batches(mut conn: Connection, mut batches: Batches<Row>) {
+    while let Some(batch) = batches.next_blocking() {
+        if batch.is_empty() {
+            continue;
+        }
+        let written = write(&mut conn, &batch);
+        batches.finish(batch, written);
+    }
+}
+
+/// One transaction for the whole batch: on any error it rolls back, and no row of it is kept.
+fn write(conn: &mut Connection, batch: &[Waiting<Row>]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(INSERT)?;
+        for waiting in batch {
+            let row = &waiting.row;
+            insert.execute(params![
+                row.ts,
+                row.user,
+                row.role,
+                row.tool,
+                row.outcome,
+                row.arguments,
+                row.duration_ms,
+                row.incident,
+                row.cause,
+                row.detail,
+                row.record,
+            ])?;
+        }
+    }
+    tx.commit()
 }
 
 #[cfg(test)]
@@ -126,6 +154,85 @@ mod tests {
     use std::process::{Command, Stdio};
     use std::sync::Arc;
 
+    /// Waits for a record on a thread of its own, as a blocking caller would.
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_records_share_transactions() {
+        const CALLERS: u64 = 64;
+        const PER_CALLER: u64 = 20;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let sink = Arc::new(SqliteSink::open(&path).unwrap());
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|c| {
+                let sink = Arc::clone(&sink);
+                tokio::spawn(async move {
+                    for n in 0..PER_CALLER {
+                        sink.record(&sample(c * PER_CALLER + n)).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.await.unwrap();
+        }
+        let (commits, rows) = sink.commits();
+        assert_eq!(rows, CALLERS * PER_CALLER);
+        // Each caller waits for its own commit, so at most one record per caller per
+        // transaction: 64 callers need at least 20 transactions, and one per record would be
+        // 1,280.
+        assert!(
+            commits < rows / 4,
+            "{commits} transactions for {rows} records"
+        );
+        let mut seen: Vec<u64> = SqliteSink::read_all(&path)
+            .unwrap()
+            .iter()
+            .map(|r| r["duration_ms"].as_u64().unwrap())
+            .collect();
+        seen.sort_unstable();
+        assert!(seen.into_iter().eq(0..CALLERS * PER_CALLER));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_batch_fails_each_of_its_calls_and_the_next_one_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let sink = Arc::new(SqliteSink::open(&path).unwrap());
+        // Another connection swaps the table for one that refuses every row.
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch(
+                "ALTER TABLE audit_log RENAME TO kept;
+                 CREATE TABLE audit_log (id INTEGER PRIMARY KEY, ts TEXT, user TEXT, role TEXT,
+                   tool TEXT, outcome TEXT, arguments TEXT, duration_ms INTEGER, incident TEXT,
+                   cause TEXT, detail TEXT, record TEXT CHECK (record IS NULL));",
+            )
+            .unwrap();
+        let callers: Vec<_> = (0..16)
+            .map(|n| {
+                let sink = Arc::clone(&sink);
+                tokio::spawn(async move { sink.record(&sample(n)).await })
+            })
+            .collect();
+        for caller in callers {
+            let err = caller.await.unwrap().unwrap_err();
+            assert!(err.to_string().contains("CHECK"), "{err}");
+        }
+        other
+            .execute_batch("DROP TABLE audit_log; ALTER TABLE kept RENAME TO audit_log;")
+            .unwrap();
+        sink.record(&sample(99)).await.unwrap();
+        let all = SqliteSink::read_all(&path).unwrap();
+        assert_eq!(all, vec![serde_json::to_value(sample(99)).unwrap()]);
+    }
+
     #[test]
     fn writes_each_record_as_a_row_with_its_columns() {
         let dir = tempfile::tempdir().unwrap();
@@ -135,8 +242,8 @@ mod tests {
         with_detail
             .detail
             .insert("new_email".into(), json!("b@example.com"));
-        sink.record(&sample(1)).unwrap();
-        sink.record(&with_detail).unwrap();
+        block_on(sink.record(&sample(1))).unwrap();
+        block_on(sink.record(&with_detail)).unwrap();
 
         let all = SqliteSink::read_all(&path).unwrap();
         assert_eq!(
@@ -170,8 +277,8 @@ mod tests {
     fn reopening_keeps_earlier_records() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
-        SqliteSink::open(&path).unwrap().record(&sample(1)).unwrap();
-        SqliteSink::open(&path).unwrap().record(&sample(2)).unwrap();
+        block_on(SqliteSink::open(&path).unwrap().record(&sample(1))).unwrap();
+        block_on(SqliteSink::open(&path).unwrap().record(&sample(2))).unwrap();
         let all = SqliteSink::read_all(&path).unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0]["duration_ms"], json!(1));
@@ -214,7 +321,7 @@ mod tests {
                 let sink = Arc::clone(&sink);
                 std::thread::spawn(move || {
                     for n in 0..PER_THREAD {
-                        sink.record(&sample(t * PER_THREAD + n)).unwrap();
+                        block_on(sink.record(&sample(t * PER_THREAD + n))).unwrap();
                     }
                 })
             })
@@ -253,7 +360,7 @@ mod tests {
     fn a_record_survives_the_process_being_killed_after_record_returns() {
         if let Some(path) = std::env::var_os(CHILD_DB) {
             let sink = SqliteSink::open(path).unwrap();
-            sink.record(&sample(42)).unwrap();
+            block_on(sink.record(&sample(42))).unwrap();
             println!("{RECORDED}");
             // Waits to be killed; gives up after a while so that a parent which died first does
             // not leave it behind for good.

@@ -53,7 +53,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             }
             Err(e) => Err(e),
         };
-        self.finish(session, trace, outcome)
+        self.finish(session, trace, outcome).await
     }
 
     /// Drops the call waiting behind `ticket`; nothing runs.
@@ -65,7 +65,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                 .insert("approval".into(), Value::from("denied"));
             Err(ToolError::approval_denied())
         });
-        self.finish(session, trace, outcome)
+        self.finish(session, trace, outcome).await
     }
 
     pub(super) fn redeem(

@@ -49,11 +49,11 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
 
     pub(super) async fn handle(&self, session: &Session, line: &str, answers: bool) -> ToolReply {
         if line.len() > self.limits().max_request_bytes {
-            return self.refuse_oversized_line(session, line.len());
+            return self.refuse_oversized_line(session, line.len()).await;
         }
         if let Some(dup) = find_duplicate_key(line) {
             let err = duplicate_key_error(&dup);
-            return self.finish(session, Trace::new(""), Err(err));
+            return self.finish(session, Trace::new(""), Err(err)).await;
         }
         let parsed = serde_json::from_str::<HostLine<'_>>(line);
         match parsed {
@@ -83,14 +83,14 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                         .unwrap_or(std::borrow::Cow::Borrowed(raw.get())),
                 };
                 let outcome = self.dispatch_text(session, &name, &text, &mut trace).await;
-                self.finish(session, trace, outcome)
+                self.finish(session, trace, outcome).await
             }
             _ => {
                 let trace = Trace::new("");
                 let err = ToolError::invalid_request(
                     "Send one JSON object per line: {\"name\": TOOL, \"arguments\": {...}}, or {\"approve\": TICKET} / {\"deny\": TICKET}.",
                 );
-                self.finish(session, trace, Err(err))
+                self.finish(session, trace, Err(err)).await
             }
         }
     }
@@ -119,22 +119,22 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         answers: bool,
     ) -> ToolReply {
         if line.len() > self.limits().max_request_bytes {
-            return self.refuse_oversized_line(session, line.len());
+            return self.refuse_oversized_line(session, line.len()).await;
         }
         match std::str::from_utf8(line) {
             Ok(text) => self.handle(session, text, answers).await,
             Err(_) => {
                 let err =
                     ToolError::invalid_request("The line is not UTF-8 text; send JSON in UTF-8.");
-                self.finish(session, Trace::new(""), Err(err))
+                self.finish(session, Trace::new(""), Err(err)).await
             }
         }
     }
 
     /// A line over the size limit, refused before it is read, and recorded by its size only.
-    fn refuse_oversized_line(&self, session: &Session, bytes: usize) -> ToolReply {
+    async fn refuse_oversized_line(&self, session: &Session, bytes: usize) -> ToolReply {
         let mut trace = Trace::new("");
         let err = self.oversized(&mut trace, bytes);
-        self.finish(session, trace, Err(err))
+        self.finish(session, trace, Err(err)).await
     }
 }

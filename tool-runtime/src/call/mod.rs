@@ -66,7 +66,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             }
             None => Err(self.oversized(&mut trace, max + 1)),
         };
-        self.finish(session, trace, outcome)
+        self.finish(session, trace, outcome).await
     }
 
     /// Calls a tool with the raw JSON text of its arguments, as providers send them.
@@ -75,6 +75,6 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let outcome = self
             .dispatch_text(session, name, args_json, &mut trace)
             .await;
-        self.finish(session, trace, outcome)
+        self.finish(session, trace, outcome).await
     }
 }

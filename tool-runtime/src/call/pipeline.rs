@@ -13,6 +13,7 @@ use crate::audit::DetailScope;
 use crate::erased::panic_error;
 use crate::error::ToolError;
 use crate::hex::hex;
+use crate::rate_limit::RateLimitError;
 use crate::reply::Success;
 use crate::session::Session;
 use crate::tool::{Access, Gate};
@@ -88,7 +89,8 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         if let Some(quota) = entry.spec.rate_limit {
             self.limiter()
                 .check(&session.rate_key(), entry.spec.name, quota)
-                .map_err(ToolError::rate_limited)?;
+                .await
+                .map_err(RateLimitError::into_tool_error)?;
         }
         let approval = entry.spec.gate == Gate::HumanApproval;
         let secrets = trace.secrets;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::audit::AuditRecord;
 use crate::audit::timestamp::rfc3339_millis;
 use crate::error::{ErrorCode, ToolError};
-use crate::rate_limit::Quota;
+use crate::rate_limit::{Quota, RateLimitError};
 use crate::reply::{HostApproval, Success, ToolReply};
 use crate::session::Session;
 use crate::toolbox::Toolbox;
@@ -150,7 +150,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     /// [`Limits::refusals_per_minute`](crate::Limits::refusals_per_minute), a refusal is answered
     /// `rate_limited` and recorded without its arguments (the code it would have had is in the
     /// record's detail), so that refused calls cannot fill the audit log at will.
-    pub(super) fn budget_refusal(
+    pub(super) async fn budget_refusal(
         &self,
         session: &Session,
         trace: &mut Trace<'_>,
@@ -161,9 +161,14 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             _ => return outcome,
         };
         let quota = Quota::new(self.limits().refusals_per_minute, Duration::from_secs(60));
-        match self.limiter().check(&session.rate_key(), REFUSALS, quota) {
-            Ok(()) => outcome,
-            Err(retry_after) => {
+        match self
+            .limiter()
+            .check(&session.rate_key(), REFUSALS, quota)
+            .await
+        {
+            // The call is refused anyway: a limiter that cannot decide changes nothing.
+            Ok(()) | Err(RateLimitError::Unavailable(_)) => outcome,
+            Err(RateLimitError::Exceeded(retry_after)) => {
                 trace.omit_arguments();
                 trace
                     .detail
@@ -174,13 +179,13 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     }
 
     /// Writes the audit record, then returns the reply; a failing sink fails the call closed.
-    pub(super) fn finish(
+    pub(super) async fn finish(
         &self,
         session: &Session,
         mut trace: Trace<'_>,
         outcome: Result<Success, ToolError>,
     ) -> ToolReply {
-        let outcome = self.budget_refusal(session, &mut trace, outcome);
+        let outcome = self.budget_refusal(session, &mut trace, outcome).await;
         let host = match &outcome {
             Err(e) => e.ticket().map(|ticket| HostApproval {
                 ticket: ticket.to_owned(),
@@ -208,7 +213,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             // The token's id ties the call to the token without the token itself.
             record.detail.insert("jti".into(), Value::from(jti));
         }
-        match self.audit_sink().record(&record) {
+        match self.audit_sink().record(&record).await {
             Ok(()) => reply,
             Err(e) => {
                 // The call may already have happened: the record goes to the operator's log

@@ -1,0 +1,735 @@
+//! The shared stores: rate limits in Redis, the audit log in PostgreSQL and SQLite with group
+//! commit, each failing closed and recovering by itself.
+//!
+//! Tests that need a service are ignored unless asked for, and then need its URL:
+//! `TOOL_RUNTIME_REDIS_URL=redis://127.0.0.1:6379 DATABASE_URL=postgres://postgres@127.0.0.1/test
+//! cargo test -p tool-tests --test stores -- --include-ignored`. Each run uses its own key prefix
+//! and schema, so runs do not collide.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tool_runtime::prelude::*;
+use tool_runtime::rate_limit::{RateLimitError, RateLimiter, RedisOptions, RedisRateLimiter};
+use tool_runtime::{InMemoryRateLimiter, Quota, Toolbox};
+
+fn redis_url() -> String {
+    std::env::var("TOOL_RUNTIME_REDIS_URL")
+        .expect("this test needs TOOL_RUNTIME_REDIS_URL, such as redis://127.0.0.1:6379")
+}
+
+/// A prefix no other run uses.
+fn unique(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{what}_{}_{nanos}", std::process::id())
+}
+
+async fn limiter(url: &str, prefix: &str) -> RedisRateLimiter {
+    RedisRateLimiter::connect(url, RedisOptions::new(prefix))
+        .await
+        .expect("Redis is reachable")
+}
+
+/// How long a refused check says to wait; `None` when allowed. A store failure fails the test.
+fn wait(checked: Result<(), RateLimitError>) -> Option<Duration> {
+    match checked {
+        Ok(()) => None,
+        Err(RateLimitError::Exceeded(retry)) => Some(retry),
+        Err(other) => panic!("the limiter failed: {other}"),
+    }
+}
+
+const TEN_PER_MIN: Quota = Quota::new(10, Duration::from_secs(60));
+
+#[tokio::test]
+#[ignore = "needs Redis: set TOOL_RUNTIME_REDIS_URL"]
+async fn redis_gives_the_in_memory_limiters_answers() {
+    let redis = limiter(&redis_url(), &unique("same")).await;
+    let memory = InMemoryRateLimiter::new();
+    for call in 1..=10 {
+        assert_eq!(
+            wait(redis.check("carol", "t", TEN_PER_MIN).await),
+            None,
+            "call {call}"
+        );
+        assert_eq!(wait(memory.check("carol", "t", TEN_PER_MIN).await), None);
+    }
+    let from_redis = wait(redis.check("carol", "t", TEN_PER_MIN).await).unwrap();
+    let from_memory = wait(memory.check("carol", "t", TEN_PER_MIN).await).unwrap();
+    // Both say "the next call in about 6 s" (one call's worth of a 10/min budget), less what
+    // the calls took.
+    for retry in [from_redis, from_memory] {
+        assert!(retry > Duration::from_secs(5), "{retry:?}");
+        assert!(retry <= Duration::from_secs(6), "{retry:?}");
+    }
+    // Budgets are per user and per tool.
+    assert_eq!(wait(redis.check("dave", "t", TEN_PER_MIN).await), None);
+    assert_eq!(wait(redis.check("carol", "u", TEN_PER_MIN).await), None);
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TOOL_RUNTIME_REDIS_URL"]
+async fn a_spent_budget_comes_back_one_call_per_period_over_n() {
+    let redis = limiter(&redis_url(), &unique("refill")).await;
+    // One call back every 200 ms.
+    let quota = Quota::new(5, Duration::from_secs(1));
+    for _ in 0..5 {
+        assert_eq!(wait(redis.check("carol", "t", quota).await), None);
+    }
+    let retry = wait(redis.check("carol", "t", quota).await).unwrap();
+    assert!(retry <= Duration::from_millis(200), "{retry:?}");
+    tokio::time::sleep(retry + Duration::from_millis(5)).await;
+    assert_eq!(wait(redis.check("carol", "t", quota).await), None);
+    // Only one came back.
+    assert!(wait(redis.check("carol", "t", quota).await).is_some());
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TOOL_RUNTIME_REDIS_URL"]
+async fn keys_live_under_the_prefix_and_expire_when_the_budget_is_full_again() {
+    let prefix = unique("ttl");
+    let redis = limiter(&redis_url(), &prefix).await;
+    redis.check("carol", "t", TEN_PER_MIN).await.unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(keys, vec![format!("{prefix}:rate:t:10/60000000000:carol")]);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&keys[0])
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    // One call's worth (6 s) after which the budget is full and the key no longer needed.
+    assert!((5_000..=6_001).contains(&ttl), "{ttl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Redis: set TOOL_RUNTIME_REDIS_URL"]
+async fn many_instances_hammering_one_budget_allow_exactly_the_budget() {
+    const INSTANCES: usize = 8;
+    const TASKS_PER_INSTANCE: usize = 16;
+    const CALLS_PER_TASK: usize = 25;
+    let url = redis_url();
+    let prefix = unique("exact");
+    let quota = Quota::new(100, Duration::from_secs(3600));
+    let allowed = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..INSTANCES {
+        // Each limiter has its own connection, as separate processes would.
+        let instance = Arc::new(limiter(&url, &prefix).await);
+        for _ in 0..TASKS_PER_INSTANCE {
+            let instance = Arc::clone(&instance);
+            let allowed = Arc::clone(&allowed);
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..CALLS_PER_TASK {
+                    if wait(instance.check("carol", "search", quota).await).is_none() {
+                        allowed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(allowed.load(Ordering::Relaxed), 100);
+}
+
+#[tokio::test]
+async fn a_bad_url_or_prefix_is_refused_before_connecting() {
+    let bad_url = RedisRateLimiter::connect("http://secret@host", RedisOptions::new("app")).await;
+    let err = bad_url.unwrap_err().to_string();
+    assert!(!err.contains("secret"), "{err}");
+    for prefix in ["", "a:b", "a b"] {
+        assert!(
+            RedisRateLimiter::connect("redis://127.0.0.1:1", RedisOptions::new(prefix))
+                .await
+                .is_err()
+        );
+    }
+}
+
+/// A `redis-server` of the test's own, on a free port, stopped on drop.
+struct OwnRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    fn start(port: Option<u16>) -> OwnRedis {
+        let port = port.unwrap_or_else(|| {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        });
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis {
+            port,
+            child: Some(child),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A tool whose runs are counted, so a test can see that a refused call ran nothing.
+#[derive(Clone, Default)]
+struct Runs(Arc<AtomicUsize>);
+
+/// Counts its runs.
+#[secure_tool(public, read_only, rate_limit = "10/min")]
+async fn counted(State(runs): State<Runs>) -> Result<usize, ToolError> {
+    Ok(runs.0.fetch_add(1, Ordering::SeqCst) + 1)
+}
+
+/// Counts its runs, with no rate limit.
+#[secure_tool(public, read_only)]
+async fn noted(State(runs): State<Runs>) -> Result<usize, ToolError> {
+    Ok(runs.0.fetch_add(1, Ordering::SeqCst) + 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server installed, and TOOL_RUNTIME_REDIS_URL set as for the other Redis tests"]
+async fn redis_down_fails_the_call_closed_in_bounded_time_and_redis_back_recovers() {
+    let _ = redis_url();
+    let mut server = OwnRedis::start(None);
+    let mut options = RedisOptions::new(unique("outage"));
+    options.connect_timeout = Duration::from_millis(300);
+    options.command_timeout = Duration::from_millis(300);
+    let limiter = RedisRateLimiter::connect(&server.url(), options)
+        .await
+        .unwrap();
+    let runs = Runs::default();
+    let toolbox = Toolbox::builder(runs.clone())
+        .tool(Counted)
+        .rate_limiter(limiter)
+        .build()
+        .unwrap();
+    let session = Session::anonymous();
+    assert!(toolbox.call(&session, "counted", json!({})).await.is_ok());
+
+    server.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply = toolbox.call(&session, "counted", json!({})).await;
+        assert_eq!(
+            reply.code(),
+            Some(ErrorCode::Internal),
+            "{:?}",
+            reply.to_value()
+        );
+        // Connect and command timeouts, with room for a loaded machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let message = reply.to_value()["error"]["message"].to_string();
+        assert!(!message.to_lowercase().contains("redis"), "{message}");
+    }
+    assert_eq!(runs.0.load(Ordering::SeqCst), 1, "a refused call ran");
+
+    let _server = OwnRedis::start(Some(server.port));
+    let started = Instant::now();
+    loop {
+        let reply = toolbox.call(&session, "counted", json!({})).await;
+        if reply.is_ok() {
+            break;
+        }
+        assert_eq!(reply.code(), Some(ErrorCode::Internal));
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the limiter did not recover once Redis was back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(runs.0.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TOOL_RUNTIME_REDIS_URL"]
+async fn through_the_toolbox_the_eleventh_call_is_rate_limited() {
+    let limiter = limiter(&redis_url(), &unique("toolbox")).await;
+    let runs = Runs::default();
+    let toolbox = Toolbox::builder(runs.clone())
+        .tool(Counted)
+        .rate_limiter(limiter)
+        .build()
+        .unwrap();
+    let session = Session::anonymous();
+    let mut codes = Vec::new();
+    for _ in 0..12 {
+        codes.push(toolbox.call(&session, "counted", json!({})).await.code());
+    }
+    assert_eq!(codes[..10], [None; 10]);
+    assert_eq!(codes[10..], [Some(ErrorCode::RateLimited); 2]);
+    assert_eq!(runs.0.load(Ordering::SeqCst), 10);
+}
+
+// ---- The audit log on PostgreSQL ----
+
+use tool_runtime::AuditRecord;
+use tool_runtime::audit::{AuditSink, PostgresOptions, PostgresSink, SqliteSink};
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .expect("this test needs DATABASE_URL, such as postgres://postgres@127.0.0.1/test")
+}
+
+/// Options for a schema no other run uses.
+fn own_schema() -> PostgresOptions {
+    PostgresOptions {
+        schema: Some(unique("audit_test")),
+        ..PostgresOptions::default()
+    }
+}
+
+fn record(n: u64) -> AuditRecord {
+    AuditRecord {
+        ts: std::time::UNIX_EPOCH + Duration::from_millis(1_709_210_096_789 + n),
+        user: Some("carol".into()),
+        role: Some("support_agent".into()),
+        tool: "get_order".into(),
+        outcome: "ok".into(),
+        arguments: json!({"order_id": format!("O{n}")}),
+        duration_ms: n,
+        incident: None,
+        cause: None,
+        detail: serde_json::Map::new(),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn postgres_keeps_each_record_in_order_with_its_columns() {
+    let url = database_url();
+    let options = own_schema();
+    let sink = PostgresSink::connect(&url, options.clone()).await.unwrap();
+    let mut with_detail = record(2);
+    with_detail
+        .detail
+        .insert("new_email".into(), json!("b@example.com"));
+    sink.record(&record(1)).await.unwrap();
+    sink.record(&with_detail).await.unwrap();
+    let all = PostgresSink::read_all(&url, &options).await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            serde_json::to_value(record(1)).unwrap(),
+            serde_json::to_value(&with_detail).unwrap()
+        ]
+    );
+    // The whole record is kept as written, keys in order, as `audit` prints it.
+    let (client, connection) = tokio_postgres_connect(&url).await;
+    let schema = options.schema.as_deref().unwrap();
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT \"user\", tool, duration_ms, detail::text, record, ts = '2024-02-29T12:34:56.791Z'::timestamptz
+                 FROM \"{schema}\".audit_log ORDER BY id DESC LIMIT 1"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, &str>(0), "carol");
+    assert_eq!(row.get::<_, &str>(1), "get_order");
+    assert_eq!(row.get::<_, i64>(2), 2);
+    assert_eq!(row.get::<_, &str>(3), r#"{"new_email":"b@example.com"}"#);
+    assert_eq!(
+        row.get::<_, &str>(4),
+        serde_json::to_string(&with_detail).unwrap()
+    );
+    assert!(row.get::<_, bool>(5));
+    drop(client);
+    connection.abort();
+}
+
+async fn tokio_postgres_connect(
+    url: &str,
+) -> (tokio_postgres::Client, tokio::task::JoinHandle<()>) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (client, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn instances_starting_together_migrate_once_and_share_one_log() {
+    let url = database_url();
+    let options = own_schema();
+    let starts: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, options) = (url.clone(), options.clone());
+            tokio::spawn(async move { PostgresSink::connect(&url, options).await })
+        })
+        .collect();
+    let mut sinks = Vec::new();
+    for start in starts {
+        sinks.push(start.await.unwrap().unwrap());
+    }
+    for (n, sink) in sinks.iter().enumerate() {
+        sink.record(&record(n as u64)).await.unwrap();
+    }
+    // A restart runs no migration twice.
+    drop(PostgresSink::connect(&url, options.clone()).await.unwrap());
+    let (client, connection) = tokio_postgres_connect(&url).await;
+    let schema = options.schema.as_deref().unwrap();
+    let versions: Vec<i32> = client
+        .query(
+            &format!("SELECT version FROM \"{schema}\".tool_runtime_migrations"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, vec![1]);
+    connection.abort();
+    assert_eq!(
+        PostgresSink::read_all(&url, &options).await.unwrap().len(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn postgres_concurrent_records_share_transactions() {
+    const CALLERS: u64 = 64;
+    const PER_CALLER: u64 = 10;
+    let url = database_url();
+    let options = own_schema();
+    let sink = Arc::new(PostgresSink::connect(&url, options.clone()).await.unwrap());
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|c| {
+            let sink = Arc::clone(&sink);
+            tokio::spawn(async move {
+                for n in 0..PER_CALLER {
+                    sink.record(&record(c * PER_CALLER + n)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let (commits, rows) = sink.commits();
+    assert_eq!(rows, CALLERS * PER_CALLER);
+    assert!(
+        commits < rows / 4,
+        "{commits} transactions for {rows} records"
+    );
+    let mut seen: Vec<u64> = PostgresSink::read_all(&url, &options)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r["duration_ms"].as_u64().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert!(seen.into_iter().eq(0..CALLERS * PER_CALLER));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn a_model_chosen_nul_does_not_fail_its_batch() {
+    let url = database_url();
+    let options = own_schema();
+    let sink = Arc::new(PostgresSink::connect(&url, options.clone()).await.unwrap());
+    let poisoned = AuditRecord {
+        tool: "get\0order".into(),
+        arguments: json!({"order_id": "O\u{0}1", "\u{0}": 1}),
+        ..record(1)
+    };
+    let plain = record(2);
+    let (a, b) = tokio::join!(sink.record(&poisoned), sink.record(&plain));
+    a.unwrap();
+    b.unwrap();
+    let all = PostgresSink::read_all(&url, &options).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().any(|r| r["arguments"]["order_id"] == "O\u{0}1"));
+}
+
+#[tokio::test]
+async fn a_bad_schema_or_url_is_refused_without_echoing_it() {
+    for schema in ["", "Audit", "a;drop table x", "1a", "a\"b"] {
+        let options = PostgresOptions {
+            schema: Some(schema.into()),
+            ..PostgresOptions::default()
+        };
+        assert!(
+            PostgresSink::connect("postgres://127.0.0.1:1/x", options)
+                .await
+                .is_err(),
+            "{schema:?}"
+        );
+    }
+    let err = PostgresSink::connect("mysql://root:hunter2@db/x", PostgresOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut (every connection dropped, new ones
+/// refused) and restore on the same port: PostgreSQL unreachable, as far as the sink can tell,
+/// without stopping the machine's server.
+struct Proxy {
+    port: u16,
+    upstream: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut proxy = Proxy {
+            port,
+            upstream: upstream.to_owned(),
+            task: None,
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let upstream = self.upstream.clone();
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+            // Dropping the task drops the JoinSet, which aborts every connection.
+        }));
+    }
+
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    async fn restore(&mut self) {
+        let started = Instant::now();
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => break l,
+                Err(e) => {
+                    assert!(started.elapsed() < Duration::from_secs(5), "rebind: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        self.serve(listener);
+    }
+
+    /// `url` with its host and port replaced by the proxy's.
+    fn url(&self, url: &str) -> String {
+        let parsed: tokio_postgres::Config = url.parse().unwrap();
+        let user = parsed.get_user().unwrap_or("postgres");
+        let db = parsed.get_dbname().unwrap_or("postgres");
+        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+fn upstream_of(url: &str) -> String {
+    let parsed: tokio_postgres::Config = url.parse().unwrap();
+    let port = parsed.get_ports().first().copied().unwrap_or(5432);
+    format!("127.0.0.1:{port}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn postgres_gone_fails_calls_closed_in_bounded_time_and_back_recovers() {
+    let url = database_url();
+    let mut proxy = Proxy::start(&upstream_of(&url)).await;
+    let options = PostgresOptions {
+        connect_timeout: Duration::from_millis(300),
+        command_timeout: Duration::from_millis(300),
+        ..own_schema()
+    };
+    let sink = PostgresSink::connect(&proxy.url(&url), options.clone())
+        .await
+        .unwrap();
+    let toolbox = Toolbox::builder(Runs::default())
+        .tool(Noted)
+        .audit(sink)
+        .build()
+        .unwrap();
+    let session = Session::authenticated("carol", tool_tests::Role::User);
+    assert!(toolbox.call(&session, "noted", json!({})).await.is_ok());
+
+    proxy.cut();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply = toolbox.call(&session, "noted", json!({})).await;
+        assert_eq!(
+            reply.code(),
+            Some(ErrorCode::Internal),
+            "{:?}",
+            reply.to_value()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        let message = reply.to_value()["error"]["message"].to_string();
+        assert!(!message.to_lowercase().contains("postgres"), "{message}");
+    }
+
+    proxy.restore().await;
+    let started = Instant::now();
+    loop {
+        let reply = toolbox.call(&session, "noted", json!({})).await;
+        if reply.is_ok() {
+            break;
+        }
+        assert_eq!(reply.code(), Some(ErrorCode::Internal));
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the sink did not recover once PostgreSQL was back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every record the log has is of a call that was answered; the refused ones are in the
+    // tracing log under their incident.
+    let all = PostgresSink::read_all(&url, &options).await.unwrap();
+    assert!(all.len() >= 2, "{all:?}");
+    assert!(all.iter().all(|r| r["tool"] == "noted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set DATABASE_URL"]
+async fn a_hung_postgres_fails_calls_within_the_timeouts() {
+    let url = database_url();
+    let mut proxy = Proxy::start(&upstream_of(&url)).await;
+    let options = PostgresOptions {
+        connect_timeout: Duration::from_millis(300),
+        command_timeout: Duration::from_millis(300),
+        ..own_schema()
+    };
+    let sink = PostgresSink::connect(&proxy.url(&url), options)
+        .await
+        .unwrap();
+    // Cut, and have the proxy's port answered by a listener that never speaks.
+    proxy.cut();
+    let silent = tokio::net::TcpListener::bind(("127.0.0.1", proxy.port))
+        .await
+        .unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = Instant::now();
+    assert!(sink.record(&record(1)).await.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    hold.abort();
+}
+
+// ---- SQLite through the toolbox, many callers ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_every_concurrent_call_has_its_record_before_its_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let toolbox = Arc::new(
+        Toolbox::builder(Runs::default())
+            .tool(Noted)
+            .audit(SqliteSink::open(&path).unwrap())
+            .build()
+            .unwrap(),
+    );
+    let callers: Vec<_> = (0..32)
+        .map(|n| {
+            let toolbox = Arc::clone(&toolbox);
+            let path = path.clone();
+            tokio::spawn(async move {
+                let user = format!("user{n}");
+                let session = Session::authenticated(&user, tool_tests::Role::User);
+                let reply = toolbox.call(&session, "noted", json!({})).await;
+                assert!(reply.is_ok());
+                // The reply came after the commit: another connection sees the record now.
+                let all = SqliteSink::read_all(&path).unwrap();
+                assert!(all.iter().any(|r| r["user"] == user.as_str()));
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    assert_eq!(SqliteSink::read_all(&path).unwrap().len(), 32);
+}
