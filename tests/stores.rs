@@ -681,9 +681,17 @@ async fn a_hung_postgres_fails_calls_within_the_timeouts() {
         .unwrap();
     // Cut, and have the proxy's port answered by a listener that never speaks.
     proxy.cut();
-    let silent = tokio::net::TcpListener::bind(("127.0.0.1", proxy.port))
-        .await
-        .unwrap();
+    // The proxy's listener closes when its aborted task is next dropped: wait for the port.
+    let bound = Instant::now();
+    let silent = loop {
+        match tokio::net::TcpListener::bind(("127.0.0.1", proxy.port)).await {
+            Ok(listener) => break listener,
+            Err(e) => {
+                assert!(bound.elapsed() < Duration::from_secs(5), "rebind: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
     let hold = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = silent.accept().await {
