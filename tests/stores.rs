@@ -21,6 +21,30 @@ fn redis_url() -> String {
         .expect("this test needs TOOL_RUNTIME_REDIS_URL, such as redis://127.0.0.1:6379")
 }
 
+/// With its store gone, three calls of `tool` in a row each fail closed as `internal` within
+/// `within`, and say nothing of the store to the model.
+async fn fails_closed<S: Send + Sync + 'static>(
+    toolbox: &Toolbox<S>,
+    session: &Session,
+    tool: &str,
+    within: Duration,
+    store: &str,
+) {
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply = toolbox.call(session, tool, json!({})).await;
+        assert_eq!(
+            reply.code(),
+            Some(ErrorCode::Internal),
+            "{:?}",
+            reply.to_value()
+        );
+        assert!(started.elapsed() < within, "{:?}", started.elapsed());
+        let message = reply.to_value()["error"]["message"].to_string();
+        assert!(!message.to_lowercase().contains(store), "{message}");
+    }
+}
+
 /// A prefix no other run uses.
 fn unique(what: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -257,24 +281,15 @@ async fn redis_down_fails_the_call_closed_in_bounded_time_and_redis_back_recover
     assert!(toolbox.call(&session, "counted", json!({})).await.is_ok());
 
     server.stop();
-    for _ in 0..3 {
-        let started = Instant::now();
-        let reply = toolbox.call(&session, "counted", json!({})).await;
-        assert_eq!(
-            reply.code(),
-            Some(ErrorCode::Internal),
-            "{:?}",
-            reply.to_value()
-        );
-        // Connect and command timeouts, with room for a loaded machine.
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
-        );
-        let message = reply.to_value()["error"]["message"].to_string();
-        assert!(!message.to_lowercase().contains("redis"), "{message}");
-    }
+    // Connect and command timeouts, with room for a loaded machine.
+    fails_closed(
+        &toolbox,
+        &session,
+        "counted",
+        Duration::from_secs(2),
+        "redis",
+    )
+    .await;
     assert_eq!(runs.0.load(Ordering::SeqCst), 1, "a refused call ran");
 
     let _server = OwnRedis::start(Some(server.port));
@@ -627,23 +642,14 @@ async fn postgres_gone_fails_calls_closed_in_bounded_time_and_back_recovers() {
     assert!(toolbox.call(&session, "noted", json!({})).await.is_ok());
 
     proxy.cut();
-    for _ in 0..3 {
-        let started = Instant::now();
-        let reply = toolbox.call(&session, "noted", json!({})).await;
-        assert_eq!(
-            reply.code(),
-            Some(ErrorCode::Internal),
-            "{:?}",
-            reply.to_value()
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
-        let message = reply.to_value()["error"]["message"].to_string();
-        assert!(!message.to_lowercase().contains("postgres"), "{message}");
-    }
+    fails_closed(
+        &toolbox,
+        &session,
+        "noted",
+        Duration::from_secs(3),
+        "postgres",
+    )
+    .await;
 
     proxy.restore().await;
     let started = Instant::now();
