@@ -233,13 +233,18 @@ fn check<P: PathPolicy>(path: &str) -> Result<(), Problem> {
         return Err(Problem::OutsideRoots);
     }
     let file_name = path.rsplit('/').next().unwrap_or(path);
-    let Some((_, extension)) = file_name.rsplit_once('.') else {
+    if !file_name.contains('.') {
         return Err(Problem::NoExtension);
-    };
-    if !P::EXTENSIONS
-        .iter()
-        .any(|allowed| allowed.eq_ignore_ascii_case(extension))
-    {
+    }
+    // An extension may hold a dot itself (`tar.gz`): the name must end with it, after a
+    // non-empty stem, as the schema's pattern says. The path is ASCII by now, so byte offsets
+    // are character offsets.
+    let has_allowed = P::EXTENSIONS.iter().any(|allowed| {
+        file_name.len() > allowed.len() + 1
+            && file_name.as_bytes()[file_name.len() - allowed.len() - 1] == b'.'
+            && file_name[file_name.len() - allowed.len()..].eq_ignore_ascii_case(allowed)
+    });
+    if !has_allowed {
         return Err(Problem::Extension);
     }
     Ok(())

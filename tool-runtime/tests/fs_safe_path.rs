@@ -422,3 +422,31 @@ fn invalid_utf8_is_refused_cleanly() {
     assert_eq!(err.code(), ErrorCode::InvalidInput);
     assert!(err.message().contains("UTF-8"), "{err:?}");
 }
+
+/// A policy whose extension holds a dot.
+struct Archives;
+impl PathPolicy for Archives {
+    const ROOTS: &'static [&'static str] = &["shared/reports"];
+    const EXTENSIONS: &'static [&'static str] = &["tar.gz"];
+    const MAX_BYTES: u64 = 1024;
+}
+
+/// Found by the `safe_path` fuzz target: an extension with a dot was refused by the runtime and
+/// accepted by the schema's pattern. The two now agree, on it and around it.
+#[test]
+fn an_extension_with_a_dot_agrees_with_the_pattern() {
+    let pattern = regex::Regex::new(&tool_runtime::fs::pattern::<Archives>()).unwrap();
+    for (path, ok) in [
+        ("shared/reports/x/y.tar.gz", true),
+        ("shared/reports/y.TAR.GZ", true),
+        ("shared/reports/a.b.tar.gz", true),
+        ("shared/reports/tar.gz", false),
+        ("shared/reports/y.gz", false),
+        ("shared/reports/y.tar", false),
+        ("shared/reports/ytar.gz", false),
+        ("shared/reports/y.tar.gz.exe", false),
+    ] {
+        assert_eq!(SafePath::<Archives>::parse(path).is_ok(), ok, "{path}");
+        assert_eq!(pattern.is_match(path), ok, "pattern: {path}");
+    }
+}
