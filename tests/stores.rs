@@ -747,3 +747,354 @@ async fn sqlite_every_concurrent_call_has_its_record_before_its_reply() {
     }
     assert_eq!(SqliteSink::read_all(&path).unwrap().len(), 32);
 }
+
+// ---- Approvals in Redis ----
+
+use std::sync::Mutex;
+use tool_runtime::approval::{ApprovalError, ApprovalStore, ParkedCall, Refused};
+use tool_runtime::{Limits, RedisApprovals};
+use tool_tests::Role;
+
+/// The accounts wiped, with the PIN each wipe was given.
+#[derive(Clone, Default)]
+struct Wiped(Arc<Mutex<Vec<(String, String)>>>);
+
+impl Wiped {
+    fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+/// Wipe one account, with the operator's PIN.
+#[secure_tool(role = "admin", destructive)]
+async fn wipe_account(
+    State(wiped): State<Wiped>,
+    /// The account.
+    #[validate(length(min = 1, max = 16))]
+    account: String,
+    /// The operator's PIN.
+    #[secret]
+    #[validate(length(min = 4, max = 8))]
+    pin: String,
+) -> Result<bool, ToolError> {
+    wiped.0.lock().unwrap().push((account, pin));
+    Ok(true)
+}
+
+async fn approvals(url: &str, prefix: &str) -> RedisApprovals {
+    RedisApprovals::connect(url, RedisOptions::new(prefix))
+        .await
+        .expect("Redis is reachable")
+}
+
+/// One instance of an application: its own toolbox on the shared approval store.
+fn instance(wiped: &Wiped, store: RedisApprovals, ttl: Duration) -> Toolbox<Wiped> {
+    Toolbox::builder(wiped.clone())
+        .tool(WipeAccount)
+        .approvals(store)
+        .limits(Limits {
+            approval_ttl: ttl,
+            ..Limits::default()
+        })
+        .build()
+        .unwrap()
+}
+
+fn admin(user: &str) -> Session {
+    Session::authenticated(user, Role::Admin)
+}
+
+async fn parked_ticket(toolbox: &Toolbox<Wiped>, user: &str, account: &str) -> String {
+    let reply = toolbox
+        .call(
+            &admin(user),
+            "wipe_account",
+            json!({"account": account, "pin": "4321"}),
+        )
+        .await;
+    assert_eq!(
+        reply.code(),
+        Some(ErrorCode::ApprovalRequired),
+        "{:?}",
+        reply.to_value()
+    );
+    reply
+        .host()
+        .expect("the host gets the ticket")
+        .ticket
+        .clone()
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TOOL_RUNTIME_REDIS_URL"]
+async fn a_call_parked_on_one_instance_is_approved_on_another_once() {
+    let url = redis_url();
+    let prefix = unique("approve");
+    let wiped = Wiped::default();
+    let one = instance(
+        &wiped,
+        approvals(&url, &prefix).await,
+        Duration::from_secs(60),
+    );
+    let two = instance(
+        &wiped,
+        approvals(&url, &prefix).await,
+        Duration::from_secs(60),
+    );
+
+    let ticket = parked_ticket(&one, "dave", "A1").await;
+    assert_eq!(wiped.count(), 0, "nothing runs before the approval");
+    // The other instance shows the person the call, secret redacted, without taking it.
+    let shown = two.pending_call(&admin("dave"), &ticket).await.unwrap();
+    assert_eq!(shown.tool, "wipe_account");
+    assert_eq!(shown.arguments["account"], "A1");
+    assert_ne!(shown.arguments["pin"], "4321");
+    assert!(two.pending_call(&admin("erin"), &ticket).await.is_none());
+
+    // Another user cannot use it, and it stays for its owner.
+    let stolen = two.approve(&admin("erin"), &ticket).await;
+    assert_eq!(stolen.code(), Some(ErrorCode::ApprovalDenied));
+
+    let approved = two.approve(&admin("dave"), &ticket).await;
+    assert!(approved.is_ok(), "{:?}", approved.to_value());
+    // The call that ran is the one parked, secret argument included.
+    assert_eq!(
+        *wiped.0.lock().unwrap(),
+        [("A1".to_owned(), "4321".to_owned())]
+    );
+
+    for toolbox in [&one, &two] {
+        let replayed = toolbox.approve(&admin("dave"), &ticket).await;
+        assert_eq!(replayed.code(), Some(ErrorCode::ApprovalDenied));
+        let denied = toolbox.deny(&admin("dave"), &ticket).await;
+        assert_eq!(denied.code(), Some(ErrorCode::ApprovalDenied));
+    }
+    assert_eq!(wiped.count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Redis: set TOOL_RUNTIME_REDIS_URL"]
+async fn instances_racing_to_approve_one_ticket_run_it_once() {
+    let url = redis_url();
+    let prefix = unique("race");
+    let wiped = Wiped::default();
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        instances.push(instance(
+            &wiped,
+            approvals(&url, &prefix).await,
+            Duration::from_secs(60),
+        ));
+    }
+    for round in 0..10 {
+        let ticket = parked_ticket(&instances[round % 3], "dave", &format!("R{round}")).await;
+        let racers: Vec<_> = (0..12)
+            .map(|n| {
+                let toolbox = instances[n % 3].clone();
+                let ticket = ticket.clone();
+                tokio::spawn(async move { toolbox.approve(&admin("dave"), &ticket).await.is_ok() })
+            })
+            .collect();
+        let mut ran = 0;
+        for racer in racers {
+            ran += usize::from(racer.await.unwrap());
+        }
+        assert_eq!(ran, 1, "round {round}");
+    }
+    assert_eq!(wiped.count(), 10);
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TOOL_RUNTIME_REDIS_URL"]
+async fn a_user_holds_a_bounded_number_of_tickets_across_instances() {
+    let url = redis_url();
+    let prefix = unique("cap");
+    let wiped = Wiped::default();
+    let ttl = Duration::from_secs(60);
+    let one = instance(
+        &wiped,
+        approvals(&url, &prefix).await.with_max_per_user(3),
+        ttl,
+    );
+    let two = instance(
+        &wiped,
+        approvals(&url, &prefix).await.with_max_per_user(3),
+        ttl,
+    );
+    let other = parked_ticket(&one, "erin", "E1").await;
+    let mut tickets = Vec::new();
+    for n in 0..5 {
+        let toolbox = if n % 2 == 0 { &one } else { &two };
+        tickets.push(parked_ticket(toolbox, "dave", &format!("D{n}")).await);
+    }
+    // The two oldest were evicted, whichever instance parked them.
+    for ticket in &tickets[..2] {
+        assert_eq!(
+            two.approve(&admin("dave"), ticket).await.code(),
+            Some(ErrorCode::ApprovalDenied)
+        );
+    }
+    for ticket in &tickets[2..] {
+        assert!(one.approve(&admin("dave"), ticket).await.is_ok());
+    }
+    assert!(
+        two.approve(&admin("erin"), &other).await.is_ok(),
+        "another user's ticket is not evicted"
+    );
+    assert_eq!(wiped.count(), 4);
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TOOL_RUNTIME_REDIS_URL"]
+async fn an_expired_ticket_is_denied_and_gone_from_redis() {
+    let url = redis_url();
+    let prefix = unique("expiry");
+    let wiped = Wiped::default();
+    let toolbox = instance(
+        &wiped,
+        approvals(&url, &prefix).await,
+        Duration::from_millis(300),
+    );
+    let ticket = parked_ticket(&toolbox, "dave", "X1").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        toolbox.approve(&admin("dave"), &ticket).await.code(),
+        Some(ErrorCode::ApprovalDenied)
+    );
+    assert_eq!(wiped.count(), 0);
+    let client = ::redis::Client::open(url.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(keys.is_empty(), "left behind: {keys:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs Redis: set TOOL_RUNTIME_REDIS_URL"]
+async fn forged_tickets_are_denied_without_touching_other_keys() {
+    let url = redis_url();
+    let prefix = unique("forged");
+    let store = approvals(&url, &prefix).await;
+    let call = ParkedCall {
+        user: "dave".into(),
+        tool: "wipe_account".into(),
+        args_digest: [7; 32],
+        sent: json!({"account": "F1", "pin": "1234"}),
+        shown: json!({"account": "F1", "pin": "[redacted]"}),
+    };
+    let real = store
+        .park(call.clone(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let forged = [
+        String::new(),
+        "*".into(),
+        format!("{real}*"),
+        real.to_uppercase(),
+        format!("../{real}"),
+        format!("{}:approvals:dave", prefix),
+        "0".repeat(32),
+        format!("+{}", &real[1..]),
+    ];
+    for ticket in &forged {
+        match store.take(ticket, "dave").await {
+            Err(ApprovalError::Refused(Refused::Unknown)) => {}
+            other => panic!("{ticket:?}: {other:?}"),
+        }
+        assert!(store.peek(ticket, "dave").await.unwrap().is_none());
+    }
+    // A store shared with an instance that does not serve the tool: denied there, not run.
+    let wiped = Wiped::default();
+    let bare = Toolbox::builder(wiped.clone())
+        .approvals(approvals(&url, &prefix).await)
+        .build()
+        .unwrap();
+    assert_eq!(
+        bare.approve(&admin("dave"), &real).await.code(),
+        Some(ErrorCode::ApprovalDenied)
+    );
+    assert!(
+        store.take(&real, "dave").await.is_err(),
+        "taken once, by the instance that denied it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server installed, and TOOL_RUNTIME_REDIS_URL set as for the other Redis tests"]
+async fn approvals_with_redis_down_fail_closed_and_recover() {
+    let _ = redis_url();
+    let mut server = OwnRedis::start(None);
+    let mut options = RedisOptions::new(unique("approvals_outage"));
+    options.connect_timeout = Duration::from_millis(300);
+    options.command_timeout = Duration::from_millis(300);
+    let wiped = Wiped::default();
+    let toolbox = instance(
+        &wiped,
+        RedisApprovals::connect(&server.url(), options)
+            .await
+            .unwrap(),
+        Duration::from_secs(60),
+    );
+    let ticket = parked_ticket(&toolbox, "dave", "O1").await;
+    assert!(toolbox.health().await.is_ok());
+
+    server.stop();
+    let started = Instant::now();
+    let parked = toolbox
+        .call(
+            &admin("dave"),
+            "wipe_account",
+            json!({"account": "O2", "pin": "4321"}),
+        )
+        .await;
+    assert_eq!(
+        parked.code(),
+        Some(ErrorCode::Internal),
+        "{:?}",
+        parked.to_value()
+    );
+    assert!(parked.host().is_none(), "no ticket when none was parked");
+    let approved = toolbox.approve(&admin("dave"), &ticket).await;
+    assert_eq!(approved.code(), Some(ErrorCode::Internal));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let message = approved.to_value()["error"]["message"]
+        .to_string()
+        .to_lowercase();
+    assert!(!message.contains("redis"), "{message}");
+    let unhealthy = toolbox.health().await.unwrap_err();
+    assert_eq!(unhealthy.store, "Redis");
+    assert_eq!(wiped.count(), 0, "nothing ran");
+
+    // A new Redis on the same port: the old ticket died with the old one (it kept nothing),
+    // and new calls are parked and approved again.
+    let _server = OwnRedis::start(Some(server.port));
+    let started = Instant::now();
+    let ticket = loop {
+        let reply = toolbox
+            .call(
+                &admin("dave"),
+                "wipe_account",
+                json!({"account": "O3", "pin": "4321"}),
+            )
+            .await;
+        if let Some(host) = reply.host() {
+            break host.ticket.clone();
+        }
+        assert_eq!(reply.code(), Some(ErrorCode::Internal));
+        assert!(started.elapsed() < Duration::from_secs(15), "no recovery");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(toolbox.approve(&admin("dave"), &ticket).await.is_ok());
+    assert!(toolbox.health().await.is_ok());
+    assert_eq!(
+        *wiped.0.lock().unwrap(),
+        [("O3".to_owned(), "4321".to_owned())]
+    );
+}

@@ -133,17 +133,30 @@ impl AuditError {
 pub trait AuditSink: Send + Sync + 'static {
     /// Keeps one record, or says why it could not.
     fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>>;
+
+    /// Whether the sink can keep records now: for a health check. A local sink always can.
+    fn health(&self) -> StoreFuture<'_, Result<(), crate::store::StoreUnreachable>> {
+        StoreFuture::ready(Ok(()))
+    }
 }
 
 impl<T: AuditSink + ?Sized> AuditSink for Arc<T> {
     fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
         (**self).record(record)
     }
+
+    fn health(&self) -> StoreFuture<'_, Result<(), crate::store::StoreUnreachable>> {
+        (**self).health()
+    }
 }
 
 impl<T: AuditSink + ?Sized> AuditSink for Box<T> {
     fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
         (**self).record(record)
+    }
+
+    fn health(&self) -> StoreFuture<'_, Result<(), crate::store::StoreUnreachable>> {
+        (**self).health()
     }
 }
 

@@ -28,3 +28,19 @@ pub(crate) fn bytes<const N: usize>() -> [u8; N] {
     getrandom::fill(&mut bytes).expect("the operating system's random generator failed");
     bytes
 }
+
+/// Lowercase or uppercase hex as bytes; `None` for anything else, or for more than 4 KiB.
+#[cfg_attr(not(any(feature = "mcp", feature = "redis")), allow(dead_code))]
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    // `from_str_radix` alone would also take a sign: "+f" is not hex.
+    if !text.len().is_multiple_of(2)
+        || text.len() > 8192
+        || !text.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}

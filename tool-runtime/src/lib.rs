@@ -96,6 +96,9 @@ pub mod store;
 pub mod tool;
 pub mod toolbox;
 
+#[cfg(feature = "redis")]
+pub use approval::RedisApprovals;
+pub use approval::{ApprovalStore, InMemoryApprovals};
 pub use args::{ArgsSource, find_duplicate_key};
 pub use audit::{AuditRecord, AuditSink};
 pub use bounded::BoundedString;
@@ -105,11 +108,15 @@ pub use fs::{PathPolicy, SafePath};
 pub use output::{Project, ProjectAs, Record, SafeOutput};
 #[cfg(feature = "redis")]
 pub use rate_limit::RedisRateLimiter;
+#[cfg(feature = "redis")]
+mod redis_link;
 pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimitError, RateLimiter};
+#[cfg(feature = "redis")]
+pub use redis_link::{RedisOptions, RedisSetupError};
 pub use reply::{ForModel, HostApproval, ToolReply};
 pub use role::{Role, RoleId};
 pub use session::{Scope, Session};
-pub use store::StoreFuture;
+pub use store::{StoreFuture, StoreUnreachable};
 pub use tool::{Access, Gate, Hints, State, ToolArgs, ToolHandler, ToolSpec};
 pub use toolbox::{BuildError, Limits, PendingCall, Toolbox, ToolboxBuilder};
 

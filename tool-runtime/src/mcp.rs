@@ -310,6 +310,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         if input_required && can_ask {
             return self
                 .input_required(session, &name, &arguments, ticket)
+                .await
                 .into();
         }
         if !can_ask {
@@ -324,14 +325,14 @@ impl<S: Send + Sync + 'static> McpServer<S> {
 
     /// Protocol 2026-07-28: the approval question goes back as an `InputRequiredResult`; the
     /// client asks the person and retries the call with the answer and the signed state.
-    fn input_required(
+    async fn input_required(
         &self,
         session: &Session,
         name: &str,
         arguments: &Value,
         ticket: &str,
     ) -> InputRequiredResult {
-        let Some(call) = self.toolbox.pending_call(session, ticket) else {
+        let Some(call) = self.toolbox.pending_call(session, ticket).await else {
             return InputRequiredResult::new(None, None);
         };
         let params = ElicitRequestParams::FormElicitationParams {
@@ -398,7 +399,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         peer: &Peer<RoleServer>,
         ticket: &str,
     ) -> ToolReply {
-        let Some(call) = self.toolbox.pending_call(session, ticket) else {
+        let Some(call) = self.toolbox.pending_call(session, ticket).await else {
             return self.toolbox.deny(session, ticket).await;
         };
         let params = ElicitRequestParams::FormElicitationParams {

@@ -159,6 +159,11 @@ pub trait RateLimiter: Send + Sync + 'static {
         tool: &'a str,
         quota: Quota,
     ) -> StoreFuture<'a, Result<(), RateLimitError>>;
+
+    /// Whether the limiter can answer now: for a health check. An in-memory one always can.
+    fn health(&self) -> StoreFuture<'_, Result<(), crate::store::StoreUnreachable>> {
+        StoreFuture::ready(Ok(()))
+    }
 }
 
 impl<T: RateLimiter + ?Sized> RateLimiter for Arc<T> {
@@ -169,6 +174,10 @@ impl<T: RateLimiter + ?Sized> RateLimiter for Arc<T> {
         quota: Quota,
     ) -> StoreFuture<'a, Result<(), RateLimitError>> {
         (**self).check(user, tool, quota)
+    }
+
+    fn health(&self) -> StoreFuture<'_, Result<(), crate::store::StoreUnreachable>> {
+        (**self).health()
     }
 }
 

@@ -1,5 +1,6 @@
-//! What the store traits ([`AuditSink`](crate::AuditSink), [`RateLimiter`](crate::RateLimiter))
-//! return: an answer a store has at once, or one it must wait for on the network or a disk.
+//! What the store traits ([`AuditSink`](crate::AuditSink), [`RateLimiter`](crate::RateLimiter),
+//! [`ApprovalStore`](crate::approval::ApprovalStore)) return: an answer a store has at once,
+//! or one it must wait for on the network or a disk.
 
 use std::fmt;
 use std::future::Future;
@@ -52,6 +53,27 @@ impl<T> fmt::Debug for StoreFuture<'_, T> {
             Inner::Waiting(_) => "waiting",
         };
         f.debug_tuple("StoreFuture").field(&state).finish()
+    }
+}
+
+/// A store that cannot be reached now, as a health check reports it: for the operator's log,
+/// never for the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{store} is unreachable: {cause}")]
+pub struct StoreUnreachable {
+    /// Which store: `Redis`, `PostgreSQL`, ...
+    pub store: &'static str,
+    /// What failed.
+    pub cause: String,
+}
+
+impl StoreUnreachable {
+    /// `store` failed with `cause`.
+    pub fn new(store: &'static str, cause: impl fmt::Display) -> Self {
+        StoreUnreachable {
+            store,
+            cause: cause.to_string(),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::approval::ApprovalStore;
+use crate::approval::{ApprovalStore, InMemoryApprovals};
 use crate::audit::{AuditSink, TracingSink};
 use crate::erased::{Erased, ErasedTool};
 use crate::export::{Definitions, ExportError, ToolDefinition, input_schema_of, output_schema_of};
@@ -122,15 +122,6 @@ pub struct PendingCall {
     pub arguments: Value,
 }
 
-/// A call waiting for a human's approval.
-pub(crate) struct Pending {
-    pub(crate) tool: usize,
-    /// The arguments as sent, read again when the call is approved.
-    pub(crate) sent: Value,
-    /// The same, `#[secret]` ones redacted: what the human is shown and the records keep.
-    pub(crate) shown: Value,
-}
-
 pub(crate) struct Entry<S> {
     pub(crate) spec: ToolSpec,
     pub(crate) tool: Box<dyn ErasedTool<S>>,
@@ -144,7 +135,7 @@ struct Inner<S> {
     definitions: Definitions,
     audit: Arc<dyn AuditSink>,
     limiter: Arc<dyn RateLimiter>,
-    approvals: ApprovalStore<Pending>,
+    approvals: Arc<dyn ApprovalStore>,
     limits: Limits,
 }
 
@@ -187,6 +178,7 @@ pub struct ToolboxBuilder<S> {
     tools: Vec<Registered<S>>,
     audit: Arc<dyn AuditSink>,
     limiter: Arc<dyn RateLimiter>,
+    approvals: Arc<dyn ApprovalStore>,
     limits: Limits,
 }
 
@@ -198,6 +190,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             tools: Vec::new(),
             audit: Arc::new(TracingSink),
             limiter: Arc::new(InMemoryRateLimiter::new()),
+            approvals: Arc::new(InMemoryApprovals::new()),
             limits: Limits::default(),
         }
     }
@@ -229,6 +222,14 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
     /// The rate limiter's backend. Default: in memory, per process.
     pub fn rate_limiter(mut self, limiter: impl RateLimiter) -> Self {
         self.limiter = Arc::new(limiter);
+        self
+    }
+
+    /// Where calls wait for a person's approval. Default: in memory, per process; instances
+    /// that share users share one store (`RedisApprovals`), so that a call parked on one is
+    /// approved on any other, once.
+    pub fn approvals(mut self, store: impl ApprovalStore) -> Self {
+        self.approvals = Arc::new(store);
         self
     }
 
@@ -295,7 +296,7 @@ impl<S: Send + Sync + 'static> ToolboxBuilder<S> {
                 definitions,
                 audit: self.audit,
                 limiter: self.limiter,
-                approvals: ApprovalStore::new(limits.approval_ttl),
+                approvals: self.approvals,
                 limits,
             }),
         })
@@ -332,8 +333,20 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         &self.inner.tools[index]
     }
 
-    pub(crate) fn approvals(&self) -> &ApprovalStore<Pending> {
-        &self.inner.approvals
+    pub(crate) fn approvals(&self) -> &dyn ApprovalStore {
+        &*self.inner.approvals
+    }
+
+    /// Whether every store the toolbox writes to (audit sink, rate limiter, approval store)
+    /// answers now; the first that does not, otherwise. For a health check: a toolbox on
+    /// in-memory and local stores is always healthy.
+    pub async fn health(&self) -> Result<(), crate::store::StoreUnreachable> {
+        let (audit, limiter, approvals) = futures_util::join!(
+            self.inner.audit.health(),
+            self.inner.limiter.health(),
+            self.inner.approvals.health()
+        );
+        audit.and(limiter).and(approvals)
     }
 
     pub(crate) fn audit_sink(&self) -> &dyn AuditSink {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use cap_std::fs::Dir;
 
 use tool_runtime::audit::{AuditError, SqliteSink};
-use tool_runtime::{AuditSink, BuildError, Limits, Session, Toolbox};
+use tool_runtime::{ApprovalStore, AuditSink, BuildError, Limits, RateLimiter, Session, Toolbox};
 
 use crate::db::Db;
 use crate::model::User;
@@ -80,13 +80,30 @@ pub fn toolbox(db: &Db, data_dir: &Path) -> Result<Toolbox<App>, ToolboxError> {
 /// and line breaks, mostly) makes their text somewhat longer.
 pub const MAX_OUTPUT_BYTES: usize = 2 * 1024 * 1024;
 
-/// Every tool of the desk over `app`, auditing into `sink`.
+/// Every tool of the desk over `app`, auditing into `sink`, with rate limits and approvals
+/// kept in this process.
 pub fn toolbox_with_sink(app: App, sink: impl AuditSink) -> Result<Toolbox<App>, ToolboxError> {
+    toolbox_with_stores(app, sink, None)
+}
+
+/// Rate limits and pending approvals shared by every instance of the desk (in Redis).
+pub struct Shared {
+    pub limiter: Arc<dyn RateLimiter>,
+    pub approvals: Arc<dyn ApprovalStore>,
+}
+
+/// Every tool of the desk over `app`, auditing into `sink`, with rate limits and approvals in
+/// `shared` when several instances serve the same users, else in this process.
+pub fn toolbox_with_stores(
+    app: App,
+    sink: impl AuditSink,
+    shared: Option<Shared>,
+) -> Result<Toolbox<App>, ToolboxError> {
     let limits = Limits {
         max_output_bytes: MAX_OUTPUT_BYTES,
         ..Limits::default()
     };
-    Ok(Toolbox::builder(app)
+    let builder = Toolbox::builder(app)
         .limits(limits)
         .tool(account::GetMyProfile)
         .tool(account::GetMyOrders)
@@ -102,8 +119,14 @@ pub fn toolbox_with_sink(app: App, sink: impl AuditSink) -> Result<Toolbox<App>,
         .tool(housekeeping::DeleteData)
         .tool(customers::DeleteCustomer)
         .tool(code::ExecuteCode)
-        .audit(sink)
-        .build()?)
+        .audit(sink);
+    let builder = match shared {
+        Some(shared) => builder
+            .rate_limiter(shared.limiter)
+            .approvals(shared.approvals),
+        None => builder,
+    };
+    Ok(builder.build()?)
 }
 
 /// The session of a logged-in user as the host knows them, or an anonymous one.

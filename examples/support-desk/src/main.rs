@@ -87,6 +87,14 @@ enum Command {
         /// every instance; without it, a random key of the process.
         #[arg(long, value_name = "FILE")]
         state_key: Option<PathBuf>,
+        /// Keep rate limits and pending approvals in this Redis (redis://host:port), shared by
+        /// every instance given the same URL (HTTP only).
+        #[arg(long, value_name = "URL", requires = "http")]
+        redis: Option<String>,
+        /// Write the audit log to this PostgreSQL database (postgres://...), shared by every
+        /// instance given the same URL, instead of `--db` (HTTP only).
+        #[arg(long, value_name = "URL", requires = "http")]
+        audit_db: Option<String>,
     },
     /// Create a signing key pair, its public JWK Set and a state key (a local stand-in for an
     /// authorization server).
@@ -218,6 +226,8 @@ fn run(command: Command) -> Result<(), Failure> {
             audience,
             allowed_origins,
             state_key,
+            redis,
+            audit_db,
         } => {
             let db = setup::ensure(&db, &data_dir)?;
             let state_key = state_key
@@ -234,6 +244,8 @@ fn run(command: Command) -> Result<(), Failure> {
                         audience,
                         allowed_origins,
                         state_key,
+                        redis,
+                        audit_db,
                     },
                 ),
                 (None, _, Some(user)) => {

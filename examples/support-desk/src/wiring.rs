@@ -3,6 +3,7 @@
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use support_desk::app::{self, App, ToolboxError};
 use support_desk::db::Db;
@@ -11,6 +12,7 @@ use support_desk::lines::BoundedLines;
 use support_desk::model::User;
 use tool_runtime::audit::{PostgresOptions, PostgresSink, SqliteSink, TracingSink};
 use tool_runtime::http::{HttpConfig, HttpServer, JwksSource, JwtAuthenticator};
+use tool_runtime::{RedisApprovals, RedisOptions, RedisRateLimiter};
 
 use crate::{Failure, Provider};
 
@@ -118,6 +120,70 @@ pub struct HttpOptions {
     pub audience: Option<String>,
     pub allowed_origins: Vec<String>,
     pub state_key: Option<Vec<u8>>,
+    pub redis: Option<String>,
+    pub audit_db: Option<String>,
+}
+
+/// The key prefix of the desk's rate limits and approvals in Redis.
+const REDIS_PREFIX: &str = "support-desk";
+
+/// The audit sink and the shared stores `serve --http` was told to use: each is reached now,
+/// so that a wrong URL stops the server at start rather than failing every call.
+async fn stores(
+    db: &Db,
+    data_dir: &Path,
+    options: &HttpOptions,
+) -> Result<tool_runtime::Toolbox<App>, Failure> {
+    let app = App::open(db.clone(), data_dir).map_err(|e| {
+        Failure::Failed(format!(
+            "cannot open the data folder {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    let shared = match &options.redis {
+        Some(url) => {
+            let limiter = RedisRateLimiter::connect(url, RedisOptions::new(REDIS_PREFIX))
+                .await
+                .map_err(|e| Failure::Failed(format!("--redis: {e}")))?;
+            let approvals = RedisApprovals::connect(url, RedisOptions::new(REDIS_PREFIX))
+                .await
+                .map_err(|e| Failure::Failed(format!("--redis: {e}")))?;
+            Some(app::Shared {
+                limiter: Arc::new(limiter),
+                approvals: Arc::new(approvals),
+            })
+        }
+        None => None,
+    };
+    let toolbox = match &options.audit_db {
+        Some(url) => {
+            postgres_url(url)?;
+            let sink = PostgresSink::connect(url, PostgresOptions::default())
+                .await
+                .map_err(|e| Failure::Failed(format!("--audit-db: {e}")))?;
+            app::toolbox_with_stores(app, sink, shared)?
+        }
+        None => {
+            let sink = SqliteSink::open(db.path()).map_err(|e| {
+                Failure::Failed(format!(
+                    "cannot open the audit log in {}: {e}",
+                    db.path().display()
+                ))
+            })?;
+            app::toolbox_with_stores(app, sink, shared)?
+        }
+    };
+    Ok(toolbox)
+}
+
+fn postgres_url(url: &str) -> Result<(), Failure> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(())
+    } else {
+        Err(Failure::Refused(
+            "--audit-db takes a PostgreSQL URL: postgres://user@host/database".into(),
+        ))
+    }
 }
 
 fn short_key() -> Failure {
@@ -142,9 +208,9 @@ pub fn read_state_key(path: &Path) -> Result<Vec<u8>, Failure> {
 /// comes from the desk's own users table. Stops on SIGTERM or SIGINT once the calls in flight
 /// have finished and their records are written.
 pub fn serve_http(db: &Db, data_dir: &Path, options: &HttpOptions) -> Result<(), Failure> {
-    let toolbox = app::toolbox(db, data_dir)?;
     let runtime = runtime()?;
     runtime.block_on(async {
+        let toolbox = stores(db, data_dir, options).await?;
         let listener = tokio::net::TcpListener::bind(&options.addr)
             .await
             .map_err(|e| Failure::Failed(format!("cannot listen on {}: {e}", options.addr)))?;
@@ -221,11 +287,7 @@ pub fn print_audit(db: &Db) -> Result<(), Failure> {
 
 /// Prints the audit log in the PostgreSQL database at `url` as JSON lines, oldest first.
 pub fn print_postgres_audit(url: &str) -> Result<(), Failure> {
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(Failure::Refused(
-            "--audit-db takes a PostgreSQL URL: postgres://user@host/database".into(),
-        ));
-    }
+    postgres_url(url)?;
     let records = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

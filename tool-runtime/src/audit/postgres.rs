@@ -9,6 +9,7 @@ use tokio_postgres::NoTls;
 use super::group_commit::{self, Batches, Queue, Waiting};
 use super::row::Row;
 use super::{AuditError, AuditRecord, AuditSink, StoreFuture};
+use crate::store::StoreUnreachable;
 
 /// The migrations, in order: the version a database is at is the number applied. Never edit
 /// one that has shipped; add the next.
@@ -126,6 +127,8 @@ impl PostgresOptions {
 #[derive(Debug)]
 pub struct PostgresSink {
     queue: Queue<Row>,
+    /// For the health check only: records go through the writer task.
+    pool: Pool,
     /// The longest a call waits for its record: a batch ahead of it and its own.
     deadline: Duration,
 }
@@ -146,13 +149,14 @@ impl PostgresSink {
             })??;
         let (queue, batches) = group_commit::queue();
         tokio::spawn(write_batches(
-            pool,
+            pool.clone(),
             batches,
             INSERT.replace("{schema}", &qualifier),
             options.command_timeout,
         ));
         Ok(PostgresSink {
             queue,
+            pool,
             deadline: bound * 2,
         })
     }
@@ -205,6 +209,24 @@ impl AuditSink for PostgresSink {
                         self.deadline
                     ))
                 })?
+        })
+    }
+
+    fn health(&self) -> StoreFuture<'_, Result<(), StoreUnreachable>> {
+        StoreFuture::new(async move {
+            let probe = async {
+                let client = self.pool.get().await.map_err(|e| e.to_string())?;
+                client
+                    .simple_query("SELECT 1")
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            };
+            tokio::time::timeout(self.deadline / 2, probe)
+                .await
+                .map_err(|_| format!("no answer within {:?}", self.deadline / 2))
+                .and_then(|answer| answer)
+                .map_err(|cause| StoreUnreachable::new("PostgreSQL", cause))
         })
     }
 }

@@ -3,30 +3,39 @@
 use serde_json::Value;
 
 use super::trace::{ToolName, Trace};
+use crate::approval::ApprovalError;
 use crate::args::ArgsSource;
 use crate::error::ToolError;
 use crate::hex::hex;
 use crate::reply::ToolReply;
 use crate::session::Session;
-use crate::toolbox::{Pending, PendingCall, Toolbox};
+use crate::toolbox::{PendingCall, Toolbox};
 
 impl<S: Send + Sync + 'static> Toolbox<S> {
     /// The call waiting behind `ticket`, as the audit log shows it (`#[secret]` arguments
     /// redacted), if `session`'s user holds the ticket and it is still valid: what to show the
     /// human who is asked to approve it. Nothing is taken: the ticket stays pending.
-    pub fn pending_call(&self, session: &Session, ticket: &str) -> Option<PendingCall> {
+    /// A store that cannot answer shows nothing, as for an unknown ticket.
+    pub async fn pending_call(&self, session: &Session, ticket: &str) -> Option<PendingCall> {
         let user = session.user_id()?;
-        self.approvals()
-            .peek(ticket, user, |_, pending| PendingCall {
-                tool: self.entry(pending.tool).spec.name,
-                arguments: pending.shown.clone(),
-            })
+        let call = match self.approvals().peek(ticket, user).await {
+            Ok(call) => call?,
+            Err(e) => {
+                tracing::warn!(target: "tool_runtime::approval", error = %e, "could not look up a pending approval");
+                return None;
+            }
+        };
+        let index = self.index_of(&call.tool)?;
+        Some(PendingCall {
+            tool: self.entry(index).spec.name,
+            arguments: call.shown,
+        })
     }
 
     /// Runs the call waiting behind `ticket`, if `session`'s user holds it and it is still valid.
     pub async fn approve(&self, session: &Session, ticket: &str) -> ToolReply {
         let mut trace = Trace::new("");
-        let outcome = match self.redeem(session, ticket, &mut trace) {
+        let outcome = match self.redeem(session, ticket, &mut trace).await {
             Ok((index, sent)) => {
                 let entry = self.entry(index);
                 let digest = trace.detail.remove("arguments_sha256");
@@ -59,16 +68,19 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     /// Drops the call waiting behind `ticket`; nothing runs.
     pub async fn deny(&self, session: &Session, ticket: &str) -> ToolReply {
         let mut trace = Trace::new("");
-        let outcome = self.redeem(session, ticket, &mut trace).and_then(|_| {
-            trace
-                .detail
-                .insert("approval".into(), Value::from("denied"));
-            Err(ToolError::approval_denied())
-        });
+        let outcome = self
+            .redeem(session, ticket, &mut trace)
+            .await
+            .and_then(|_| {
+                trace
+                    .detail
+                    .insert("approval".into(), Value::from("denied"));
+                Err(ToolError::approval_denied())
+            });
         self.finish(session, trace, outcome).await
     }
 
-    pub(super) fn redeem(
+    pub(super) async fn redeem(
         &self,
         session: &Session,
         ticket: &str,
@@ -77,29 +89,38 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let Some(user) = session.user_id() else {
             return Err(ToolError::approval_denied());
         };
-        let approved = match self.approvals().redeem(ticket, user) {
-            Ok(a) => a,
-            Err(refused) => {
+        let approved = match self.approvals().take(ticket, user).await {
+            Ok(call) => call,
+            Err(ApprovalError::Refused(refused)) => {
                 trace
                     .detail
                     .insert("refused".into(), Value::from(refused.as_str()));
                 return Err(ToolError::approval_denied());
             }
+            // The store could not say: fail closed, and say so in the record.
+            Err(e) => return Err(ToolError::internal(e)),
         };
         // The ticket holds the very arguments that were validated and shown; their digest,
         // also in the `approval_required` record, lets the log tie the two records together.
-        let Pending { tool, sent, shown } = approved.payload;
-        let entry = self.entry(tool);
-        trace.tool = ToolName::Known(entry.spec.name);
-        trace.arguments = shown;
         trace.detail.insert(
             "arguments_sha256".into(),
             Value::from(hex(&approved.args_digest)),
         );
+        // A store shared by instances may hold a call of a tool this instance does not serve.
+        let Some(index) = self.index_of(&approved.tool) else {
+            trace.arguments = approved.shown;
+            trace
+                .detail
+                .insert("refused".into(), Value::from("unknown_tool"));
+            return Err(ToolError::approval_denied());
+        };
+        let entry = self.entry(index);
+        trace.tool = ToolName::Known(entry.spec.name);
+        trace.arguments = approved.shown;
         // The role may have been taken away since the ticket was issued.
-        if !self.permits(tool, session) {
+        if !self.permits(index, session) {
             return Err(ToolError::approval_denied());
         }
-        Ok((tool, sent))
+        Ok((index, approved.sent))
     }
 }

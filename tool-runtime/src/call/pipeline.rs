@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::deadline::Deadline;
 use super::trace::{ToolName, Trace, redact};
+use crate::approval::ParkedCall;
 use crate::args::ArgsSource;
 use crate::audit::DetailScope;
 use crate::erased::panic_error;
@@ -17,7 +18,7 @@ use crate::rate_limit::RateLimitError;
 use crate::reply::Success;
 use crate::session::Session;
 use crate::tool::{Access, Gate};
-use crate::toolbox::{Entry, Pending, Toolbox};
+use crate::toolbox::{Entry, Toolbox};
 
 impl<S: Send + Sync + 'static> Toolbox<S> {
     pub(super) async fn dispatch_text(
@@ -94,6 +95,9 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         }
         let approval = entry.spec.gate == Gate::HumanApproval;
         let secrets = trace.secrets;
+        // A call that needs approval is parked once its arguments pass; parking may wait on a
+        // shared store, so it happens after `start` returns, not inside `between`.
+        let mut parked: Option<ParkedCall> = None;
         // Between the arguments passing and the handler starting: the record of what was sent,
         // and the approval gate.
         let mut between = || {
@@ -110,29 +114,37 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             let mut shown = sent.clone();
             redact(&mut shown, secrets);
             trace.arguments = shown.clone();
-            let digest = crate::approval::args_digest(&sent);
-            let user = session.user_id().unwrap_or("");
-            let pending = Pending {
-                tool: index,
+            parked = Some(ParkedCall {
+                user: session.user_id().unwrap_or("").to_owned(),
+                tool: entry.spec.name.to_owned(),
+                args_digest: crate::approval::args_digest(&sent),
                 sent,
                 shown,
-            };
-            let ticket = self
-                .approvals()
-                .issue(user, entry.spec.name, digest, pending);
-            trace
-                .detail
-                .insert("arguments_sha256".into(), Value::from(hex(&digest)));
-            Err(ToolError::approval_required(ticket))
+            });
+            // Stops `start` before the handler: the reply is made below, with the ticket.
+            Err(ToolError::approval_required(String::new()))
         };
-        let fut = entry.tool.start(
+        let started = entry.tool.start(
             self.state(),
             session,
             source,
             &mut between,
             entry.spec.max_items,
-        )?;
-        self.run(entry, fut, trace).await
+        );
+        if let Some(call) = parked {
+            drop(started);
+            let digest = hex(&call.args_digest);
+            let ticket = self
+                .approvals()
+                .park(call, self.limits().approval_ttl)
+                .await
+                .map_err(ToolError::internal)?;
+            trace
+                .detail
+                .insert("arguments_sha256".into(), Value::from(digest));
+            return Err(ToolError::approval_required(ticket));
+        }
+        self.run(entry, started?, trace).await
     }
 
     pub(super) fn lookup(&self, session: &Session, name: &str) -> Result<usize, ToolError> {

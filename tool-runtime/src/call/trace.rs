@@ -189,7 +189,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         let host = match &outcome {
             Err(e) => e.ticket().map(|ticket| HostApproval {
                 ticket: ticket.to_owned(),
-                expires_at: rfc3339_millis(SystemTime::now() + self.approvals().ttl()),
+                expires_at: rfc3339_millis(SystemTime::now() + self.limits().approval_ttl),
                 tool: trace.tool.for_record().into_owned(),
                 arguments: trace.arguments.clone(),
             }),

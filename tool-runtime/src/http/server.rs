@@ -153,6 +153,34 @@ struct Shared<S> {
     max_body_bytes: usize,
     metadata: Value,
     metadata_url: String,
+    health: HealthCache,
+}
+
+/// The last answer of the stores' health check, reused for a second: `/healthz` needs no token,
+/// and must not let anyone turn it into a stream of probes at Redis or PostgreSQL. Checks
+/// arriving together wait for one probe.
+struct HealthCache(tokio::sync::Mutex<Option<(std::time::Instant, bool)>>);
+
+impl HealthCache {
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+    async fn healthy<S: Send + Sync + 'static>(&self, toolbox: &Toolbox<S>) -> bool {
+        let mut last = self.0.lock().await;
+        if let Some((at, healthy)) = *last
+            && at.elapsed() < Self::FRESH
+        {
+            return healthy;
+        }
+        let healthy = match toolbox.health().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(target: "tool_runtime::http", error = %e, "health check failed");
+                false
+            }
+        };
+        *last = Some((std::time::Instant::now(), healthy));
+        healthy
+    }
 }
 
 impl<S: Send + Sync + 'static> HttpServer<S> {
@@ -246,6 +274,7 @@ impl<S: Send + Sync + 'static> HttpServer<S> {
                 "bearer_methods_supported": ["header"],
             }),
             metadata_url,
+            health: HealthCache(tokio::sync::Mutex::new(None)),
         });
         Router::new()
             .route("/mcp", any(mcp_route::<S>))
@@ -448,6 +477,11 @@ async fn healthz<S: Send + Sync + 'static>(
 ) -> Response {
     if let Err(refusal) = shared.check_site(&headers) {
         return shared.refuse(refusal);
+    }
+    // A store this server needs (the audit log, shared limits or approvals) is down: calls
+    // fail closed meanwhile, and a load balancer should send them elsewhere.
+    if !shared.health.healthy(&shared.toolbox).await {
+        return (StatusCode::SERVICE_UNAVAILABLE, "unavailable").into_response();
     }
     (StatusCode::OK, "ok").into_response()
 }

@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
-use crate::hex::hex;
+use crate::hex::{hex, unhex};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -132,52 +132,10 @@ impl StateCodec {
     }
 }
 
-/// SHA-256 of the arguments with every object's keys in order, so that the same arguments
-/// sent in another key order are the same call.
+/// The arguments' digest, as the approval ticket binds them: the same arguments sent in another
+/// key order are the same call.
 fn digest(arguments: &Value) -> String {
-    let mut text = String::new();
-    canonical(arguments, &mut text);
-    hex(&Sha256::digest(text.as_bytes()))
-}
-
-fn canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::from(key.as_str()).to_string());
-                out.push(':');
-                canonical(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || text.len() > 8192 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    hex(&crate::approval::args_digest(arguments))
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError, Script};
+use ::redis::Script;
 
 use super::{Quota, RateLimitError, RateLimiter, StoreFuture};
+use crate::redis_link::RedisLink;
+pub use crate::redis_link::{RedisOptions, RedisSetupError};
+use crate::store::StoreUnreachable;
 
 /// GCRA exactly as `governor` computes it for [`InMemoryRateLimiter`](super::InMemoryRateLimiter),
 /// in one atomic step on the server's clock (every instance shares it, whatever their own
@@ -59,50 +61,8 @@ const MAX_PERIOD_NANOS: u128 = (1 << 53) - 1_000_000_000;
 /// themselves once Redis is back.
 #[derive(Clone)]
 pub struct RedisRateLimiter {
-    connection: ConnectionManager,
-    prefix: String,
+    link: RedisLink,
     script: Script,
-    deadline: Duration,
-}
-
-/// How to reach Redis and how long to wait for it.
-#[derive(Clone, Debug)]
-pub struct RedisOptions {
-    /// Each key starts with `{prefix}:`: one prefix per application sharing a Redis.
-    pub prefix: String,
-    /// The most a (re)connection attempt waits. Default 1 s.
-    pub connect_timeout: Duration,
-    /// The most one check waits for its answer. Default 500 ms.
-    pub command_timeout: Duration,
-}
-
-impl RedisOptions {
-    /// The default timeouts, with keys under `prefix`.
-    pub fn new(prefix: impl Into<String>) -> Self {
-        RedisOptions {
-            prefix: prefix.into(),
-            connect_timeout: Duration::from_secs(1),
-            command_timeout: Duration::from_millis(500),
-        }
-    }
-}
-
-/// Why the limiter could not be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RedisSetupError {
-    /// The URL is not a Redis URL.
-    #[error("`{0}` is not a Redis URL (redis://host:port/db or rediss://...)")]
-    Url(String),
-    /// The prefix is empty or holds `:` or whitespace.
-    #[error("the key prefix `{0}` must be non-empty, without `:` or whitespace")]
-    Prefix(String),
-    /// Redis did not answer.
-    #[error("could not reach Redis: {0}")]
-    Unreachable(#[source] RedisError),
-    /// Redis did not answer within the connect timeout.
-    #[error("Redis did not answer within {0:?}")]
-    Timeout(Duration),
 }
 
 impl RedisRateLimiter {
@@ -111,36 +71,9 @@ impl RedisRateLimiter {
     /// Fails when Redis cannot be reached now: a server that starts with a wrong URL says so at
     /// once rather than failing every call. Later outages are survived.
     pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, RedisSetupError> {
-        if options.prefix.is_empty()
-            || options
-                .prefix
-                .chars()
-                .any(|c| c == ':' || c.is_whitespace())
-        {
-            return Err(RedisSetupError::Prefix(options.prefix));
-        }
-        // The URL may carry a password: the error shows only its scheme.
-        let client = Client::open(url).map_err(|_| {
-            RedisSetupError::Url(url.split("://").next().unwrap_or_default().to_owned() + "://...")
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.command_timeout))
-            // Reconnection is retried in the background a few times, with backoff; a check
-            // made meanwhile fails at once rather than queueing behind it.
-            .set_number_of_retries(3)
-            .set_max_delay(options.connect_timeout);
-        let deadline = options.connect_timeout + options.command_timeout;
-        let connection =
-            tokio::time::timeout(deadline, ConnectionManager::new_with_config(client, config))
-                .await
-                .map_err(|_| RedisSetupError::Timeout(deadline))?
-                .map_err(RedisSetupError::Unreachable)?;
         Ok(RedisRateLimiter {
-            connection,
-            prefix: options.prefix,
+            link: RedisLink::connect(url, options).await?,
             script: Script::new(GCRA),
-            deadline,
         })
     }
 
@@ -156,24 +89,19 @@ impl RedisRateLimiter {
         }
         let key = format!(
             "{}:rate:{tool}:{}/{}:{user}",
-            self.prefix,
+            self.link.prefix,
             quota.count,
             quota.per.as_nanos()
         );
-        let mut connection = self.connection.clone();
         let mut invocation = self.script.key(key);
         invocation
             .arg(t_nanos.to_string())
             .arg(tau_nanos.to_string());
-        let answer = tokio::time::timeout(
-            self.deadline,
-            invocation.invoke_async::<i64>(&mut connection),
-        )
-        .await
-        .map_err(|_| {
-            RateLimitError::unavailable(format!("Redis did not answer within {:?}", self.deadline))
-        })?
-        .map_err(|e| RateLimitError::unavailable(format!("Redis failed: {e}")))?;
+        let answer = self
+            .link
+            .run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
+            .await
+            .map_err(RateLimitError::unavailable)?;
         match u64::try_from(answer) {
             Ok(wait) => Err(RateLimitError::Exceeded(Duration::from_nanos(wait))),
             Err(_) => Ok(()),
@@ -190,13 +118,17 @@ impl RateLimiter for RedisRateLimiter {
     ) -> StoreFuture<'a, Result<(), RateLimitError>> {
         StoreFuture::new(self.spend(user, tool, quota))
     }
+
+    fn health(&self) -> StoreFuture<'_, Result<(), StoreUnreachable>> {
+        StoreFuture::new(self.link.ping())
+    }
 }
 
 impl fmt::Debug for RedisRateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisRateLimiter")
-            .field("prefix", &self.prefix)
-            .field("deadline", &self.deadline)
+            .field("prefix", &self.link.prefix)
+            .field("deadline", &self.link.deadline)
             .finish_non_exhaustive()
     }
 }
