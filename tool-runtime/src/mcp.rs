@@ -368,13 +368,13 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         let user = session.user_id().unwrap_or("");
         match self.states.open(state, user, name, arguments) {
             Ok(ticket) if answer.as_ref().is_some_and(is_approval) => {
-                self.toolbox.approve(session, &ticket).await
+                self.toolbox.approve_as(session, &ticket, name).await
             }
-            Ok(ticket) => self.toolbox.deny(session, &ticket).await,
+            Ok(ticket) => self.toolbox.deny_as(session, &ticket, name).await,
             Err(refused) => {
                 tracing::info!(target: "tool_runtime::mcp", reason = refused.as_str(), "a request state was refused");
                 // No ticket to name: denying an unknown one writes the refusal's record.
-                self.toolbox.deny(session, "").await
+                self.toolbox.deny_as(session, "", name).await
             }
         }
     }

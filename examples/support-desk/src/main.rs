@@ -91,6 +91,14 @@ enum Command {
         /// every instance given the same URL (HTTP only).
         #[arg(long, value_name = "URL", requires = "http")]
         redis: Option<String>,
+        /// The prefix of every key in Redis: one per application sharing a Redis.
+        #[arg(
+            long,
+            value_name = "PREFIX",
+            default_value = "support-desk",
+            requires = "redis"
+        )]
+        redis_prefix: String,
         /// Write the audit log to this PostgreSQL database (postgres://...), shared by every
         /// instance given the same URL, instead of `--db` (HTTP only).
         #[arg(long, value_name = "URL", requires = "http")]
@@ -227,6 +235,7 @@ fn run(command: Command) -> Result<(), Failure> {
             allowed_origins,
             state_key,
             redis,
+            redis_prefix,
             audit_db,
         } => {
             let db = setup::ensure(&db, &data_dir)?;
@@ -245,6 +254,7 @@ fn run(command: Command) -> Result<(), Failure> {
                         allowed_origins,
                         state_key,
                         redis,
+                        redis_prefix,
                         audit_db,
                     },
                 ),

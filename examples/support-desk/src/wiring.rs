@@ -121,11 +121,9 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     pub state_key: Option<Vec<u8>>,
     pub redis: Option<String>,
+    pub redis_prefix: String,
     pub audit_db: Option<String>,
 }
-
-/// The key prefix of the desk's rate limits and approvals in Redis.
-const REDIS_PREFIX: &str = "support-desk";
 
 /// The audit sink and the shared stores `serve --http` was told to use: each is reached now,
 /// so that a wrong URL stops the server at start rather than failing every call.
@@ -142,12 +140,14 @@ async fn stores(
     })?;
     let shared = match &options.redis {
         Some(url) => {
-            let limiter = RedisRateLimiter::connect(url, RedisOptions::new(REDIS_PREFIX))
-                .await
-                .map_err(|e| Failure::Failed(format!("--redis: {e}")))?;
-            let approvals = RedisApprovals::connect(url, RedisOptions::new(REDIS_PREFIX))
-                .await
-                .map_err(|e| Failure::Failed(format!("--redis: {e}")))?;
+            let limiter =
+                RedisRateLimiter::connect(url, RedisOptions::new(options.redis_prefix.as_str()))
+                    .await
+                    .map_err(|e| Failure::Failed(format!("--redis: {e}")))?;
+            let approvals =
+                RedisApprovals::connect(url, RedisOptions::new(options.redis_prefix.as_str()))
+                    .await
+                    .map_err(|e| Failure::Failed(format!("--redis: {e}")))?;
             Some(app::Shared {
                 limiter: Arc::new(limiter),
                 approvals: Arc::new(approvals),

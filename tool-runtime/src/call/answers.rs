@@ -34,7 +34,23 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
 
     /// Runs the call waiting behind `ticket`, if `session`'s user holds it and it is still valid.
     pub async fn approve(&self, session: &Session, ticket: &str) -> ToolReply {
-        let mut trace = Trace::new("");
+        self.approve_as(session, ticket, "").await
+    }
+
+    /// Drops the call waiting behind `ticket`; nothing runs.
+    pub async fn deny(&self, session: &Session, ticket: &str) -> ToolReply {
+        self.deny_as(session, ticket, "").await
+    }
+
+    /// [`approve`](Self::approve) for a caller that names the tool it means (the MCP retry of
+    /// an approval): a ticket that is refused is recorded under that name rather than none.
+    pub(crate) async fn approve_as(
+        &self,
+        session: &Session,
+        ticket: &str,
+        requested: &str,
+    ) -> ToolReply {
+        let mut trace = Trace::new(requested);
         let outcome = match self.redeem(session, ticket, &mut trace).await {
             Ok((index, sent)) => {
                 let entry = self.entry(index);
@@ -65,9 +81,14 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         self.finish(session, trace, outcome).await
     }
 
-    /// Drops the call waiting behind `ticket`; nothing runs.
-    pub async fn deny(&self, session: &Session, ticket: &str) -> ToolReply {
-        let mut trace = Trace::new("");
+    /// [`deny`](Self::deny), recorded under the tool the caller names if the ticket is refused.
+    pub(crate) async fn deny_as(
+        &self,
+        session: &Session,
+        ticket: &str,
+        requested: &str,
+    ) -> ToolReply {
+        let mut trace = Trace::new(requested);
         let outcome = self
             .redeem(session, ticket, &mut trace)
             .await
