@@ -12,7 +12,7 @@ fn toolbox(sink: &MemorySink) -> Toolbox<App> {
 }
 
 fn last_arguments(sink: &MemorySink) -> Value {
-    sink.records().last().unwrap().arguments.clone()
+    sink.records().last().unwrap().arguments.value().clone()
 }
 
 #[tokio::test]

@@ -354,7 +354,7 @@ fn record(n: u64) -> AuditRecord {
         role: Some("support_agent".into()),
         tool: "get_order".into(),
         outcome: "ok".into(),
-        arguments: json!({"order_id": format!("O{n}")}),
+        arguments: json!({"order_id": format!("O{n}")}).into(),
         duration_ms: n,
         incident: None,
         cause: None,
@@ -505,7 +505,7 @@ async fn a_model_chosen_nul_does_not_fail_its_batch() {
     let sink = Arc::new(PostgresSink::connect(&url, options.clone()).await.unwrap());
     let poisoned = AuditRecord {
         tool: "get\0order".into(),
-        arguments: json!({"order_id": "O\u{0}1", "\u{0}": 1}),
+        arguments: json!({"order_id": "O\u{0}1", "\u{0}": 1}).into(),
         ..record(1)
     };
     let plain = record(2);

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 pub use crate::store::StoreFuture;
 
+mod arguments;
 mod detail;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod group_commit;
@@ -27,6 +28,7 @@ mod row;
 mod sqlite;
 pub(crate) mod timestamp;
 
+pub use arguments::Arguments;
 pub use detail::{DetailScope, detail};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresSink};
@@ -51,7 +53,7 @@ pub struct AuditRecord {
     /// `"ok"` or the error code of the reply.
     pub outcome: Cow<'static, str>,
     /// The arguments as received, `#[secret]` arguments already redacted.
-    pub arguments: Value,
+    pub arguments: Arguments,
     /// Time from arrival to reply.
     pub duration_ms: u64,
     /// For `internal`: the id the model was given, which finds this record.
@@ -314,7 +316,7 @@ pub(crate) mod tests {
             role: Some("support_agent".into()),
             tool: "get_order".into(),
             outcome: "ok".into(),
-            arguments: json!({"order_id": format!("O{n}")}),
+            arguments: json!({"order_id": format!("O{n}")}).into(),
             duration_ms: n,
             incident: None,
             cause: None,

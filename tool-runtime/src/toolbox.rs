@@ -341,7 +341,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     /// answers now; the first that does not, otherwise. For a health check: a toolbox on
     /// in-memory and local stores is always healthy.
     pub async fn health(&self) -> Result<(), crate::store::StoreUnreachable> {
-        let (audit, limiter, approvals) = futures_util::join!(
+        let (audit, limiter, approvals) = tokio::join!(
             self.inner.audit.health(),
             self.inner.limiter.health(),
             self.inner.approvals.health()

@@ -106,7 +106,7 @@ mod postgres {
             role: Some("support_agent".into()),
             tool: tool.into(),
             outcome: "ok".into(),
-            arguments: serde_json::json!({"customer_id": format!("C00{n}")}),
+            arguments: serde_json::json!({"customer_id": format!("C00{n}")}).into(),
             duration_ms: n,
             incident: None,
             cause: None,

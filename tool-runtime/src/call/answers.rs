@@ -129,7 +129,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         );
         // A store shared by instances may hold a call of a tool this instance does not serve.
         let Some(index) = self.index_of(&approved.tool) else {
-            trace.arguments = approved.shown;
+            trace.arguments = approved.shown.into();
             trace
                 .detail
                 .insert("refused".into(), Value::from("unknown_tool"));
@@ -137,7 +137,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         };
         let entry = self.entry(index);
         trace.tool = ToolName::Known(entry.spec.name);
-        trace.arguments = approved.shown;
+        trace.arguments = approved.shown.into();
         // The role may have been taken away since the ticket was issued.
         if !self.permits(index, session) {
             return Err(ToolError::approval_denied());

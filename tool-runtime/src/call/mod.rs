@@ -28,6 +28,11 @@ use crate::session::Session;
 use crate::toolbox::Toolbox;
 use trace::{Trace, json_len_within};
 
+/// The length of `value` as compact JSON text.
+pub(crate) fn json_len(value: &serde_json::Value) -> usize {
+    json_len_within(value, usize::MAX).unwrap_or_default()
+}
+
 impl<S: Send + Sync + 'static> Toolbox<S> {
     /// Checks arguments as a call would (lookup, access, parsing and validation) without running
     /// anything, counting against no budget, and writing no audit record: for a host that wants

@@ -10,7 +10,7 @@ use super::deadline::Deadline;
 use super::trace::{ToolName, Trace, redact};
 use crate::approval::ParkedCall;
 use crate::args::ArgsSource;
-use crate::audit::DetailScope;
+use crate::audit::{Arguments, DetailScope};
 use crate::erased::panic_error;
 use crate::error::ToolError;
 use crate::hex::hex;
@@ -101,6 +101,16 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         // Between the arguments passing and the handler starting: the record of what was sent,
         // and the approval gate.
         let mut between = || {
+            // Most calls keep the text they came in: it has just been read as JSON, and nothing
+            // in it needs redacting.
+            if !approval
+                && secrets.is_empty()
+                && let ArgsSource::Text(text) = source
+                && let Some(kept) = Arguments::from_read_text(text)
+            {
+                trace.arguments = kept;
+                return Ok(());
+            }
             // What was sent, now known to be well formed.
             let mut sent = match source {
                 ArgsSource::Text(text) => serde_json::from_str(text).unwrap_or_default(),
@@ -108,12 +118,12 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
             };
             if !approval {
                 redact(&mut sent, secrets);
-                trace.arguments = sent;
+                trace.arguments = sent.into();
                 return Ok(());
             }
             let mut shown = sent.clone();
             redact(&mut shown, secrets);
-            trace.arguments = shown.clone();
+            trace.arguments = shown.clone().into();
             parked = Some(ParkedCall {
                 user: session.user_id().unwrap_or("").to_owned(),
                 tool: entry.spec.name.to_owned(),

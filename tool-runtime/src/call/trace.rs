@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
-use crate::audit::AuditRecord;
 use crate::audit::timestamp::rfc3339_millis;
+use crate::audit::{Arguments, AuditRecord};
 use crate::error::{ErrorCode, ToolError};
 use crate::rate_limit::{Quota, RateLimitError};
 use crate::reply::{HostApproval, Success, ToolReply};
@@ -20,7 +20,7 @@ pub(super) struct Trace<'a> {
     pub(super) tool: ToolName<'a>,
     /// The tool's `#[secret]` arguments, once the tool is known.
     pub(super) secrets: &'static [&'static str],
-    pub(super) arguments: Value,
+    pub(super) arguments: Arguments,
     pub(super) detail: serde_json::Map<String, Value>,
 }
 
@@ -47,7 +47,7 @@ impl<'a> Trace<'a> {
             started: Instant::now(),
             tool: ToolName::Requested(requested),
             secrets: &[],
-            arguments: Value::Null,
+            arguments: Arguments::default(),
             detail: serde_json::Map::new(),
         }
     }
@@ -59,23 +59,24 @@ impl Trace<'_> {
     /// (truncated JSON, an array), so for a tool with secret arguments only its size is kept.
     /// Past the cap, only the size: a refused call must not leave whatever the caller sent.
     pub(super) fn record_raw(&mut self, mut raw: Value, bytes: usize) {
-        if bytes > MAX_RAW_AUDIT {
-            self.arguments = serde_json::json!({ "omitted_bytes": bytes });
+        self.arguments = if bytes > MAX_RAW_AUDIT {
+            serde_json::json!({ "omitted_bytes": bytes })
         } else if raw.is_object() {
             redact(&mut raw, self.secrets);
-            self.arguments = raw;
+            raw
         } else if self.secrets.is_empty() {
-            self.arguments = raw;
+            raw
         } else {
-            self.arguments = serde_json::json!({ "unreadable_bytes": bytes });
+            serde_json::json!({ "unreadable_bytes": bytes })
         }
+        .into();
     }
 
     /// Keeps only the size of what the arguments were.
     pub(super) fn omit_arguments(&mut self) {
         if !self.arguments.is_null() {
-            let bytes = json_len_within(&self.arguments, usize::MAX).unwrap_or_default();
-            self.arguments = serde_json::json!({ "omitted_bytes": bytes });
+            let bytes = self.arguments.json_len();
+            self.arguments = serde_json::json!({ "omitted_bytes": bytes }).into();
         }
     }
 
@@ -84,16 +85,18 @@ impl Trace<'_> {
         match serde_json::from_str::<Value>(text) {
             Ok(value) => self.record_raw(value, text.len()),
             Err(_) if self.secrets.is_empty() && text.len() <= MAX_RAW_AUDIT => {
-                self.arguments = Value::from(text);
+                self.arguments = Value::from(text).into();
             }
-            Err(_) => self.arguments = serde_json::json!({ "unreadable_bytes": text.len() }),
+            Err(_) => {
+                self.arguments = serde_json::json!({ "unreadable_bytes": text.len() }).into();
+            }
         }
     }
 
     /// A request refused for its size keeps only its size: the log must not be the place where
     /// an oversized request gets stored after all.
     pub(super) fn record_oversized(&mut self, bytes: usize) {
-        self.arguments = serde_json::json!({ "omitted_bytes": bytes });
+        self.arguments = serde_json::json!({ "omitted_bytes": bytes }).into();
     }
 }
 
@@ -191,7 +194,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
                 ticket: ticket.to_owned(),
                 expires_at: rfc3339_millis(SystemTime::now() + self.limits().approval_ttl),
                 tool: trace.tool.for_record().into_owned(),
-                arguments: trace.arguments.clone(),
+                arguments: trace.arguments.value().clone(),
             }),
             Ok(_) => None,
         };
