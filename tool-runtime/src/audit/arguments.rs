@@ -40,21 +40,18 @@ impl Arguments {
     /// The arguments as JSON text, kept as they are: `None` unless `text` is one JSON value
     /// without a line break.
     pub fn from_json_text(text: &str) -> Option<Arguments> {
-        if text.contains(['\n', '\r']) {
-            return None;
-        }
         // Checked rather than trusted: a record's `arguments` must be JSON for every reader.
         let raw: &RawValue = serde_json::from_str(text).ok()?;
-        Some(Arguments(Repr::Text {
-            text: raw.get().into(),
-            parsed: OnceLock::new(),
-        }))
+        Self::from_read_text(raw.get())
     }
 
     /// Text the caller has already read as JSON (arguments parsed from it): kept unless it holds
     /// a line break.
     pub(crate) fn from_read_text(text: &str) -> Option<Arguments> {
-        (!text.contains(['\n', '\r'])).then(|| {
+        // JSON's own whitespace around the value: a line break there is not worth a parse.
+        let text = text.trim_matches([' ', '\t', '\n', '\r']);
+        let one_line = !text.bytes().any(|b| b == b'\n' || b == b'\r');
+        one_line.then(|| {
             Arguments(Repr::Text {
                 text: text.into(),
                 parsed: OnceLock::new(),
@@ -175,9 +172,12 @@ mod tests {
 
     #[test]
     fn text_that_is_not_one_json_value_on_one_line_is_not_kept_as_text() {
-        for text in ["{\"a\":\n1}", "{\"a\":1}\r", "{\"a\":", "{} {}", "", "nul"] {
+        for text in ["{\"a\":\n1}", "[1,\r2]", "{\"a\":", "{} {}", "", "nul"] {
             assert!(Arguments::from_json_text(text).is_none(), "{text:?}");
         }
+        // Line breaks around the value are dropped with the rest of the whitespace there.
+        let padded = Arguments::from_json_text("\r\n {\"a\":1}\n").unwrap();
+        assert_eq!(serde_json::to_string(&padded).unwrap(), "{\"a\":1}");
         // A record holding it still serialises as one JSON line.
         let record = serde_json::to_string(&Arguments::from(json!({"a": "x\ny"}))).unwrap();
         assert!(!record.contains('\n'));

@@ -1,13 +1,14 @@
 //! Detail a handler adds to its own call's audit record.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 
 tokio::task_local! {
-    static TASK_SCOPE: DetailScope;
+    // Made on first use: most handlers add no detail, and a call then allocates nothing for it.
+    static TASK_SCOPE: OnceCell<DetailScope>;
 }
 
 thread_local! {
@@ -54,14 +55,30 @@ impl DetailScope {
     /// A sync scope wins over an async one: it is the innermost, set by a sync handler run from
     /// inside an async task.
     pub fn current() -> Option<DetailScope> {
-        THREAD_SCOPE
-            .with(|s| s.borrow().clone())
-            .or_else(|| TASK_SCOPE.try_with(DetailScope::clone).ok())
+        THREAD_SCOPE.with(|s| s.borrow().clone()).or_else(|| {
+            TASK_SCOPE
+                .try_with(|lazy| lazy.get_or_init(DetailScope::new).clone())
+                .ok()
+        })
     }
 
     /// Runs `fut` with this scope current for every poll.
     pub async fn scope<F: Future>(&self, fut: F) -> F::Output {
-        TASK_SCOPE.scope(self.clone(), fut).await
+        TASK_SCOPE.scope(OnceCell::from(self.clone()), fut).await
+    }
+
+    /// Runs `fut` with a scope of its own, made only if something in it asks for one; returns
+    /// its output and the detail it added.
+    pub async fn collect<F: Future>(fut: F) -> (F::Output, Map<String, Value>) {
+        let mut scoped = std::pin::pin!(TASK_SCOPE.scope(OnceCell::new(), fut));
+        let output = scoped.as_mut().await;
+        let detail = scoped
+            .as_mut()
+            .take_value()
+            .and_then(OnceCell::into_inner)
+            .map(|scope| scope.take())
+            .unwrap_or_default();
+        (output, detail)
     }
 
     /// Runs `f` with this scope current on this thread (for a sync handler, e.g. inside

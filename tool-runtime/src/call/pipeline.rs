@@ -187,14 +187,12 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         trace: &mut Trace<'_>,
     ) -> Result<Success, ToolError> {
         let timeout = entry.spec.timeout.unwrap_or(self.limits().default_timeout);
-        let scope = DetailScope::new();
         // A panic in the handler or in the output's `Serialize` must not take the host down,
         // nor reach the model as a trace: here for a call that was approved, as in `dispatch`.
         let fut = AssertUnwindSafe(fut).catch_unwind().map(panic_as_internal);
-        let outcome = scope
-            .scope(Deadline::new(fut, trace.started.checked_add(timeout)))
-            .await;
-        trace.detail = scope.take();
+        let (outcome, detail) =
+            DetailScope::collect(Deadline::new(fut, trace.started.checked_add(timeout))).await;
+        trace.detail = detail;
         let produced = outcome.ok_or_else(ToolError::timeout)??;
         if produced.result.len() > self.limits().max_output_bytes {
             return Err(ToolError::too_large(
