@@ -66,6 +66,13 @@
 //! # });
 //! ```
 #![warn(missing_docs)]
+// Every type a public signature mentions can be named by an application.
+#![warn(unnameable_types)]
+
+// The surface: the prelude and the root's re-exports (the toolbox and its builder, sessions,
+// replies, errors, tools), and the modules an application picks a backend or an export from
+// (`approval`, `audit`, `rate_limit`, `export`, `fs`, `output`, `http`, `mcp`). The rest is how a
+// call runs, private.
 
 pub mod approval;
 mod args;
@@ -74,7 +81,7 @@ mod blocking;
 mod bounded;
 mod call;
 mod erased;
-pub mod error;
+mod error;
 pub mod export;
 pub mod fs;
 mod hex;
@@ -86,15 +93,15 @@ pub use http::{Authenticator, HttpConfig, HttpServer, JwksSource, JwtAuthenticat
 pub mod mcp;
 pub mod output;
 pub mod rate_limit;
-pub mod reply;
-pub mod role;
+mod reply;
+mod role;
 #[cfg(feature = "sandbox")]
 pub use tool_sandbox as sandbox;
 mod schema_rules;
-pub mod session;
-pub mod store;
-pub mod tool;
-pub mod toolbox;
+mod session;
+mod store;
+mod tool;
+mod toolbox;
 
 #[cfg(feature = "redis")]
 pub use approval::RedisApprovals;
@@ -113,7 +120,7 @@ mod redis_link;
 pub use rate_limit::{InMemoryRateLimiter, Quota, RateLimitError, RateLimiter};
 #[cfg(feature = "redis")]
 pub use redis_link::{RedisOptions, RedisSetupError};
-pub use reply::{ForModel, HostApproval, ToolReply};
+pub use reply::{Capped, ForModel, HostApproval, ToolReply};
 pub use role::{Role, RoleId};
 pub use session::{Scope, Session};
 pub use store::{StoreFuture, StoreUnreachable};
