@@ -97,6 +97,10 @@ impl Served {
     }
 
     async fn start_with(limits: tool_runtime::Limits) -> Served {
+        Served::start_configured(limits, HttpConfig::new("", "").max_calls_per_user).await
+    }
+
+    async fn start_configured(limits: tool_runtime::Limits, max_calls_per_user: usize) -> Served {
         let dir = tempfile::tempdir().unwrap();
         let issuer = Issuer::new(7);
         let jwks = dir.path().join("jwks.json");
@@ -111,6 +115,7 @@ impl Served {
         let authenticator = jwt(&jwks, &audience).await;
         let mut config = HttpConfig::new(audience.clone(), ISSUER);
         config.allowed_origins = vec!["https://app.example.test".into()];
+        config.max_calls_per_user = max_calls_per_user;
         let server = HttpServer::new(toolbox, authenticator, config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let done = tokio::spawn(server.serve(listener, async move {
@@ -845,4 +850,56 @@ async fn an_expired_request_state_runs_nothing() {
             .any(|r| r.tool == "delete_customer" && r.outcome == "ok"),
         "{records:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_over_the_concurrent_call_limit_is_refused_and_every_call_is_recorded() {
+    let served = Served::start_configured(tool_runtime::Limits::default(), 2).await;
+    within_limit(async {
+        let mut connections = Vec::new();
+        for _ in 0..4 {
+            connections.push(
+                connect(
+                    &served,
+                    &served.token("alice"),
+                    ProtocolVersion::V_2025_06_18,
+                )
+                .await,
+            );
+        }
+        let calls = connections
+            .iter()
+            .map(|connection| call(connection, "unhurried", json!({})));
+        let results = futures_util::future::join_all(calls).await;
+        let mut outcomes: Vec<String> = results
+            .iter()
+            .map(|result| {
+                if result.is_error == Some(true) {
+                    let text = &result.content[0].as_text().unwrap().text;
+                    serde_json::from_str::<Value>(text).unwrap()["code"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                } else {
+                    "ok".to_owned()
+                }
+            })
+            .collect();
+        outcomes.sort();
+        assert_eq!(outcomes, ["ok", "ok", "rate_limited", "rate_limited"]);
+    })
+    .await;
+    let records = served.stop().await;
+    let mut recorded: Vec<&str> = records
+        .iter()
+        .filter(|r| r.tool == "unhurried")
+        .map(|r| &*r.outcome)
+        .collect();
+    recorded.sort();
+    assert_eq!(
+        recorded,
+        ["ok", "ok", "rate_limited", "rate_limited"],
+        "every call is one record"
+    );
+    assert!(records.iter().all(|r| r.user.as_deref() == Some("alice")));
 }

@@ -74,6 +74,26 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         self.finish(session, trace, outcome).await
     }
 
+    /// Refuses a call before it reaches the tool, for a reason of the host's (a user with too
+    /// many calls running, say), and writes its record as every call's: the arguments bounded
+    /// and redacted as a refused call's are.
+    pub(crate) async fn refuse(
+        &self,
+        session: &Session,
+        name: &str,
+        args: Value,
+        error: ToolError,
+    ) -> ToolReply {
+        let mut trace = Trace::new(name);
+        if let Some(index) = self.index_of(name) {
+            trace.secrets = self.entry(index).tool.secret_fields();
+        }
+        let max = self.limits().max_request_bytes;
+        let bytes = json_len_within(&args, max).unwrap_or(max + 1);
+        trace.record_raw(args, bytes);
+        self.finish(session, trace, Err(error)).await
+    }
+
     /// Calls a tool with the raw JSON text of its arguments, as providers send them.
     pub async fn call_json(&self, session: &Session, name: &str, args_json: &str) -> ToolReply {
         let mut trace = Trace::new(name);

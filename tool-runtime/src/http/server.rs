@@ -96,7 +96,8 @@ impl Served {
         };
         let Ok(permit) = permits.try_acquire_owned() else {
             self.metrics.refused(Refused::Busy);
-            return ToolReply::failure(ToolError::rate_limited(std::time::Duration::from_secs(1)));
+            let busy = ToolError::rate_limited(std::time::Duration::from_secs(1));
+            return toolbox.refuse(session, name, arguments, busy).await;
         };
         let task = {
             let toolbox = toolbox.clone();
