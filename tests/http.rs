@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
@@ -25,52 +24,19 @@ use tool_runtime::http::{HttpConfig, HttpServer, JwksSource, JwtAuthenticator};
 use tool_runtime::prelude::*;
 use tool_tests::{App, Role, toolbox_with};
 
+#[path = "common/issuer.rs"]
+mod issuer;
+use issuer::Issuer;
+
 const ISSUER: &str = "https://auth.example.test";
 const KID: &str = "test-key-1";
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// RFC 8410: PKCS#8 for an Ed25519 key is this prefix and the seed.
-const PKCS8_ED25519_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
 
 /// A tool that takes a while, for calls that are in flight when the server stops.
 #[secure_tool(role = "user", timeout = "10s")]
 async fn unhurried() -> Result<bool, ToolError> {
     tokio::time::sleep(Duration::from_millis(600)).await;
     Ok(true)
-}
-
-/// An authorization server's signing key.
-struct Issuer {
-    seed: [u8; 32],
-}
-
-impl Issuer {
-    fn new(seed: u8) -> Self {
-        Issuer { seed: [seed; 32] }
-    }
-
-    fn public(&self) -> [u8; 32] {
-        SigningKey::from_bytes(&self.seed)
-            .verifying_key()
-            .to_bytes()
-    }
-
-    fn jwks(&self) -> Value {
-        json!({"keys": [{
-            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": KID,
-            "x": URL_SAFE_NO_PAD.encode(self.public()),
-        }]})
-    }
-
-    fn sign(&self, claims: &Value) -> String {
-        let mut der = PKCS8_ED25519_PREFIX.to_vec();
-        der.extend_from_slice(&self.seed);
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(KID.into());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&der)).unwrap()
-    }
 }
 
 fn now() -> u64 {
@@ -102,7 +68,7 @@ impl Served {
 
     async fn start_configured(limits: tool_runtime::Limits, max_calls_per_user: usize) -> Served {
         let dir = tempfile::tempdir().unwrap();
-        let issuer = Issuer::new(7);
+        let issuer = Issuer::new(7, KID);
         let jwks = dir.path().join("jwks.json");
         std::fs::write(&jwks, issuer.jwks().to_string()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -407,7 +373,7 @@ async fn every_bad_token_is_a_401_with_the_challenge_and_says_nothing_else() {
     let mut hs256 = Header::new(Algorithm::HS256);
     hs256.kid = Some(KID.into());
     let cases: Vec<(&str, String)> = vec![
-        ("bad signature", Issuer::new(9).sign(&claims)),
+        ("bad signature", Issuer::new(9, KID).sign(&claims)),
         (
             "alg none",
             unsigned(&json!({"alg": "none", "typ": "JWT", "kid": KID}), &claims),

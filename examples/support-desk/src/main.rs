@@ -71,8 +71,9 @@ enum Command {
         /// Serve MCP over Streamable HTTP on this address, such as 127.0.0.1:8080.
         #[arg(long, value_name = "ADDR", requires = "jwks")]
         http: Option<String>,
-        /// The JWK Set that verifies access tokens (required with --http).
-        #[arg(long, value_name = "FILE")]
+        /// The JWK Set that verifies access tokens (required with --http): a file, or the
+        /// issuer's https:// URL (its `jwks_uri`).
+        #[arg(long, value_name = "FILE|URL")]
         jwks: Option<PathBuf>,
         /// The issuer access tokens must name.
         #[arg(long, default_value = keys::DEFAULT_ISSUER)]

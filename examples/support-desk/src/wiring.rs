@@ -222,8 +222,15 @@ pub fn serve_http(db: &Db, data_dir: &Path, options: &HttpOptions) -> Result<(),
             .clone()
             .unwrap_or_else(|| format!("http://{local}/mcp"));
         let users = db.clone();
+        // `--jwks` is a file, or the issuer's `jwks_uri` itself.
+        let jwks = match options.jwks.to_str() {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                JwksSource::Url(url.to_owned())
+            }
+            _ => JwksSource::File(options.jwks.clone()),
+        };
         let authenticator = JwtAuthenticator::new(
-            JwksSource::File(options.jwks.clone()),
+            jwks,
             options.issuer.clone(),
             audience.clone(),
             move |subject| match users.find_user(subject) {

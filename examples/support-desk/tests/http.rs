@@ -398,4 +398,23 @@ fn serve_http_refuses_a_short_state_key_and_a_missing_jwks() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // Keys fetched in clear from another machine could be anyone's.
+    let out = binary()
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--jwks",
+            "http://login.example.com/jwks.json",
+        ])
+        .args(["--db", "desk.db", "--data-dir", "data"])
+        .current_dir(desk.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must be https://"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -51,8 +51,9 @@ pub trait Authenticator: Send + Sync + 'static {
 pub enum JwksSource {
     /// A file holding the JWK Set; read again when a token names a key it lacks.
     File(PathBuf),
-    /// An `http://` URL serving the JWK Set (an authorization server's `jwks_uri`); fetched
-    /// again when a token names a key it lacks.
+    /// An `https://` URL serving the JWK Set (an authorization server's `jwks_uri`), checked
+    /// against the operating system's trust store; fetched again when a token names a key it
+    /// lacks. Plain `http://` only on a loopback address: keys fetched in clear could be anyone's.
     Url(String),
 }
 
@@ -75,6 +76,7 @@ pub struct JwtAuthenticator {
     leeway: Duration,
     resolve: Arc<ResolveSubject>,
     keys: RwLock<Keys>,
+    reloading: tokio::sync::Mutex<()>,
     client: Option<reqwest::Client>,
 }
 
@@ -91,7 +93,9 @@ impl std::fmt::Debug for JwtAuthenticator {
 #[derive(Default)]
 struct Keys {
     by_kid: Vec<VerifyingKey>,
-    loaded: Option<Instant>,
+    /// When a token naming an unknown key last made the set be fetched again; `None` until
+    /// one first does.
+    reloaded: Option<Instant>,
 }
 
 struct VerifyingKey {
@@ -116,6 +120,11 @@ pub enum JwksError {
     /// The set holds no key this server can verify with.
     #[error("the JWK Set holds no usable signing key (asymmetric, with a known algorithm)")]
     NoUsableKey,
+    /// The URL is not `https://` (nor `http://` on a loopback address).
+    #[error(
+        "the JWK Set URL `{0}` must be https:// (plain http:// only on localhost or a loopback address)"
+    )]
+    InsecureUrl(String),
 }
 
 #[derive(Deserialize)]
@@ -130,6 +139,43 @@ struct Claims {
     exp: u64,
 }
 
+/// The client that fetches a JWK Set from `url`: TLS by rustls, certificates checked against
+/// the operating system's trust store (reqwest's default), and no redirect (a redirect could
+/// lead to plain HTTP).
+fn jwks_client(url: &str) -> Result<reqwest::Client, JwksError> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| JwksError::InsecureUrl(url.to_owned()))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err(JwksError::InsecureUrl(url.to_owned())),
+    }
+    reqwest::Client::builder()
+        .https_only(!loopback)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| JwksError::Fetch(e.to_string()))
+}
+
+/// An error and what caused it, as one line: a failed fetch says *why* (refused connection,
+/// untrusted certificate, ...) only in its sources.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}
+
 impl JwtAuthenticator {
     /// Loads the JWK Set from `source` and verifies tokens of `issuer` for `audience` (the
     /// server's canonical URL, such as `https://tools.example.com/mcp`). `resolve` turns a
@@ -141,12 +187,7 @@ impl JwtAuthenticator {
         resolve: impl Fn(&str) -> Option<Session> + Send + Sync + 'static,
     ) -> Result<Self, JwksError> {
         let client = match &source {
-            JwksSource::Url(_) => Some(
-                reqwest::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .build()
-                    .map_err(|e| JwksError::Fetch(e.to_string()))?,
-            ),
+            JwksSource::Url(url) => Some(jwks_client(url)?),
             JwksSource::File(_) => None,
         };
         let auth = JwtAuthenticator {
@@ -156,6 +197,7 @@ impl JwtAuthenticator {
             leeway: MAX_LEEWAY,
             resolve: Arc::new(resolve),
             keys: RwLock::new(Keys::default()),
+            reloading: tokio::sync::Mutex::new(()),
             client,
         };
         let keys = auth.load().await?;
@@ -192,11 +234,11 @@ impl JwtAuthenticator {
                     .send()
                     .await
                     .and_then(reqwest::Response::error_for_status)
-                    .map_err(|e| JwksError::Fetch(e.to_string()))?;
+                    .map_err(|e| JwksError::Fetch(with_causes(&e)))?;
                 response
                     .text()
                     .await
-                    .map_err(|e| JwksError::Fetch(e.to_string()))?
+                    .map_err(|e| JwksError::Fetch(with_causes(&e)))?
             }
         };
         let set: JwkSet =
@@ -207,7 +249,7 @@ impl JwtAuthenticator {
         }
         Ok(Keys {
             by_kid,
-            loaded: Some(Instant::now()),
+            reloaded: None,
         })
     }
 
@@ -216,18 +258,30 @@ impl JwtAuthenticator {
         if let Some(found) = self.find(kid) {
             return Some(found);
         }
+        // One reload at a time: requests arriving together with the issuer's new key wait for
+        // the one fetch rather than each making their own.
+        let _reloading = self.reloading.lock().await;
+        if let Some(found) = self.find(kid) {
+            return Some(found);
+        }
         let due = {
             let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-            keys.loaded.is_none_or(|t| t.elapsed() >= RELOAD_INTERVAL)
+            keys.reloaded.is_none_or(|t| t.elapsed() >= RELOAD_INTERVAL)
         };
         if !due {
             return None;
         }
+        let reloaded = Some(Instant::now());
         match self.load().await {
-            Ok(keys) => *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys,
+            Ok(keys) => {
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Keys { reloaded, ..keys }
+            }
             Err(e) => {
                 tracing::warn!(target: "tool_runtime::http", error = %e, "reloading the JWK Set failed; the keys loaded before stay");
-                self.keys.write().unwrap_or_else(|p| p.into_inner()).loaded = Some(Instant::now());
+                self.keys
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .reloaded = reloaded;
             }
         }
         self.find(kid)
