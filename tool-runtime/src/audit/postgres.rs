@@ -13,7 +13,8 @@ use crate::store::StoreUnreachable;
 
 /// The migrations, in order: the version a database is at is the number applied. Never edit
 /// one that has shipped; add the next.
-const MIGRATIONS: &[&str] = &["CREATE TABLE {schema}audit_log (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE {schema}audit_log (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     ts          timestamptz NOT NULL,
     \"user\"    text,
@@ -28,18 +29,21 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE {schema}audit_log (
     record      text        NOT NULL
 );
 CREATE INDEX audit_log_ts ON {schema}audit_log (ts);
-CREATE INDEX audit_log_incident ON {schema}audit_log (incident) WHERE incident IS NOT NULL;"];
+CREATE INDEX audit_log_incident ON {schema}audit_log (incident) WHERE incident IS NOT NULL;",
+    // The other columns hold all of a record: keeping it whole as well doubled each row.
+    "ALTER TABLE {schema}audit_log DROP COLUMN record;",
+];
 
 /// Every instance runs the migrations at start; this lock makes them take turns.
 const MIGRATION_LOCK: i64 = 0x746f_6f6c_5f61_7564; // "tool_aud"
 
 /// One statement for a whole batch, rows in the batch's order.
 const INSERT: &str = "INSERT INTO {schema}audit_log
-    (ts, \"user\", role, tool, outcome, arguments, duration_ms, incident, cause, detail, record)
-    SELECT ts::timestamptz, u, r, tl, o, a::json, d, i, c, dt::json, rec
+    (ts, \"user\", role, tool, outcome, arguments, duration_ms, incident, cause, detail)
+    SELECT ts::timestamptz, u, r, tl, o, a::json, d, i, c, dt::json
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[])
-         WITH ORDINALITY AS x(ts, u, r, tl, o, a, d, i, c, dt, rec, n)
+                $7::int8[], $8::text[], $9::text[], $10::text[])
+         WITH ORDINALITY AS x(ts, u, r, tl, o, a, d, i, c, dt, n)
     ORDER BY n";
 
 /// How to reach PostgreSQL and how long to wait for it.
@@ -183,10 +187,32 @@ impl PostgresSink {
                 return Ok(Vec::new());
             }
             let rows = client
-                .query(&format!("SELECT record FROM {table} ORDER BY id"), &[])
+                .query(
+                    &format!(
+                        "SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+                                \"user\", role, tool, outcome, arguments::text, duration_ms,
+                                incident, cause, detail::text
+                         FROM {table} ORDER BY id"
+                    ),
+                    &[],
+                )
                 .await?;
             rows.iter()
-                .map(|row| Ok(serde_json::from_str(row.try_get::<_, &str>(0)?)?))
+                .map(|row| {
+                    Row {
+                        ts: row.try_get(0)?,
+                        user: row.try_get(1)?,
+                        role: row.try_get(2)?,
+                        tool: row.try_get(3)?,
+                        outcome: row.try_get(4)?,
+                        arguments: row.try_get(5)?,
+                        duration_ms: row.try_get(6)?,
+                        incident: row.try_get(7)?,
+                        cause: row.try_get(8)?,
+                        detail: row.try_get(9)?,
+                    }
+                    .into_json()
+                })
                 .collect()
         };
         // Reading a large log takes what it takes; only reaching the database is bounded.
@@ -240,12 +266,7 @@ fn without_nul(mut row: Row) -> Row {
             *text = text.replace('\0', "\u{FFFD}");
         }
     };
-    for text in [
-        &mut row.ts,
-        &mut row.tool,
-        &mut row.outcome,
-        &mut row.record,
-    ] {
+    for text in [&mut row.ts, &mut row.tool, &mut row.outcome] {
         clean(text);
     }
     for text in [
@@ -375,7 +396,6 @@ async fn insert_batch(
             &optional(|r| &r.incident),
             &optional(|r| &r.cause),
             &optional(|r| &r.detail),
-            &column(|r| &r.record),
         ],
     )
     .await?;

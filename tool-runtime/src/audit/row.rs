@@ -1,4 +1,7 @@
-//! A record as the database sinks store it: one column per field, and the whole record.
+//! A record as the database sinks store it: one column per field, each stored once; read back
+//! into the JSON `audit` prints.
+
+use serde_json::{Map, Value};
 
 use super::{AuditError, AuditRecord, timestamp};
 
@@ -17,8 +20,6 @@ pub(super) struct Row {
     pub(super) cause: Option<String>,
     /// JSON text; `None` when the handler added nothing.
     pub(super) detail: Option<String>,
-    /// The whole record as JSON text, exactly as `audit` prints it.
-    pub(super) record: String,
 }
 
 impl Row {
@@ -38,7 +39,54 @@ impl Row {
             } else {
                 Some(serde_json::to_string(&record.detail)?)
             },
-            record: serde_json::to_string(record)?,
         })
+    }
+
+    /// The record as JSON, with the fields and in the shape [`AuditRecord`] serialises to.
+    pub(super) fn into_json(self) -> Result<Value, AuditError> {
+        let mut record = Map::new();
+        record.insert("ts".into(), Value::from(self.ts));
+        record.insert("user".into(), self.user.map_or(Value::Null, Value::from));
+        record.insert("role".into(), self.role.map_or(Value::Null, Value::from));
+        record.insert("tool".into(), Value::from(self.tool));
+        record.insert("outcome".into(), Value::from(self.outcome));
+        record.insert("arguments".into(), serde_json::from_str(&self.arguments)?);
+        record.insert("duration_ms".into(), Value::from(self.duration_ms));
+        if let Some(incident) = self.incident {
+            record.insert("incident".into(), Value::from(incident));
+        }
+        if let Some(cause) = self.cause {
+            record.insert("cause".into(), Value::from(cause));
+        }
+        if let Some(detail) = self.detail {
+            record.insert("detail".into(), serde_json::from_str(&detail)?);
+        }
+        Ok(Value::Object(record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::tests::sample;
+
+    #[test]
+    fn a_row_reads_back_as_the_record_serialises() {
+        let mut record = sample(7);
+        record.incident = Some("inc-1".into());
+        record.cause = Some("disk full".into());
+        record
+            .detail
+            .insert("old_email".into(), Value::from("a@example.com"));
+        let row = Row::new(&record).unwrap();
+        assert_eq!(
+            row.into_json().unwrap(),
+            serde_json::to_value(&record).unwrap()
+        );
+        let plain = sample(8);
+        assert_eq!(
+            Row::new(&plain).unwrap().into_json().unwrap(),
+            serde_json::to_value(&plain).unwrap()
+        );
     }
 }

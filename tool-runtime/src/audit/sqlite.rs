@@ -21,13 +21,16 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS audit_log (
     duration_ms INTEGER NOT NULL,
     incident    TEXT,
     cause       TEXT,
-    detail      TEXT,
-    record      TEXT    NOT NULL
+    detail      TEXT
 )";
 
 const INSERT: &str = "INSERT INTO audit_log
-    (ts, user, role, tool, outcome, arguments, duration_ms, incident, cause, detail, record)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    (ts, user, role, tool, outcome, arguments, duration_ms, incident, cause, detail)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+const SELECT: &str =
+    "SELECT ts, user, role, tool, outcome, arguments, duration_ms, incident, cause, detail
+    FROM audit_log ORDER BY id";
 
 /// How long a write waits for another connection (the application's own, or a reader) to
 /// release the database before failing.
@@ -40,8 +43,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// power. Records of concurrent calls share one transaction and one flush (group commit): a
 /// writer thread commits everything queued at once, then answers each call; a batch that fails
 /// fails each of its calls. The table may live in the application's own database. The columns
-/// are the record's fields (JSON text for `arguments` and `detail`) plus `record`, the whole
-/// record as JSON.
+/// are the record's fields, `arguments` and `detail` as JSON text; each is stored once.
 #[derive(Debug)]
 pub struct SqliteSink {
     queue: Queue<Row>,
@@ -64,6 +66,7 @@ impl SqliteSink {
         // Per connection, not stored in the file: it has to be set on every open.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute(CREATE_TABLE, [])?;
+        drop_whole_record_column(&conn)?;
         let (queue, batches) = group_commit::queue();
         std::thread::Builder::new()
             .name("sqlite-audit".into())
@@ -95,9 +98,22 @@ impl SqliteSink {
         if !has_table {
             return Ok(Vec::new());
         }
-        let mut statement = conn.prepare("SELECT record FROM audit_log ORDER BY id")?;
-        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
-        rows.map(|text| Ok(serde_json::from_str(&text?)?)).collect()
+        let mut statement = conn.prepare(SELECT)?;
+        let rows = statement.query_map([], |row| {
+            Ok(Row {
+                ts: row.get(0)?,
+                user: row.get(1)?,
+                role: row.get(2)?,
+                tool: row.get(3)?,
+                outcome: row.get(4)?,
+                arguments: row.get(5)?,
+                duration_ms: row.get(6)?,
+                incident: row.get(7)?,
+                cause: row.get(8)?,
+                detail: row.get(9)?,
+            })
+        })?;
+        rows.map(|row| row?.into_json()).collect()
     }
 }
 
@@ -108,6 +124,20 @@ impl AuditSink for SqliteSink {
             Err(e) => StoreFuture::ready(Err(e)),
         }
     }
+}
+
+/// Tables made by earlier versions also kept the whole record as JSON in a column `record`,
+/// which doubled what each call left on disk; the other columns hold all of it.
+fn drop_whole_record_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has_record: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('audit_log') WHERE name = 'record')",
+        [],
+        |row| row.get(0),
+    )?;
+    if has_record {
+        conn.execute("ALTER TABLE audit_log DROP COLUMN record", [])?;
+    }
+    Ok(())
 }
 
 fn write_batches(mut conn: Connection, mut batches: Batches<Row>) {
@@ -138,7 +168,6 @@ fn write(conn: &mut Connection, batch: &[Waiting<Row>]) -> rusqlite::Result<()> 
                 row.incident,
                 row.cause,
                 row.detail,
-                row.record,
             ])?;
         }
     }
@@ -160,6 +189,41 @@ mod tests {
             .build()
             .unwrap()
             .block_on(future)
+    }
+
+    #[tokio::test]
+    async fn a_log_of_an_earlier_version_keeps_its_records_and_stores_each_field_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE audit_log (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, user TEXT, role TEXT,
+                tool TEXT NOT NULL, outcome TEXT NOT NULL, arguments TEXT NOT NULL,
+                duration_ms INTEGER NOT NULL, incident TEXT, cause TEXT, detail TEXT,
+                record TEXT NOT NULL);
+             INSERT INTO audit_log (ts, user, role, tool, outcome, arguments, duration_ms, record)
+             VALUES ('2024-02-29T12:34:56.789Z', 'carol', 'support_agent', 'get_order', 'ok',
+                     '{\"order_id\":\"O1\"}', 3, '{}');",
+        )
+        .unwrap();
+        drop(old);
+        let sink = SqliteSink::open(&path).unwrap();
+        sink.record(&sample(4)).await.unwrap();
+        let all = SqliteSink::read_all(&path).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0]["arguments"], json!({"order_id": "O1"}));
+        assert_eq!(all[0]["ts"], "2024-02-29T12:34:56.789Z");
+        assert_eq!(all[1], serde_json::to_value(sample(4)).unwrap());
+        let columns: Vec<String> = Connection::open(&path)
+            .unwrap()
+            .prepare("SELECT name FROM pragma_table_info('audit_log')")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(!columns.iter().any(|c| c == "record"), "{columns:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,7 +276,7 @@ mod tests {
                 "ALTER TABLE audit_log RENAME TO kept;
                  CREATE TABLE audit_log (id INTEGER PRIMARY KEY, ts TEXT, user TEXT, role TEXT,
                    tool TEXT, outcome TEXT, arguments TEXT, duration_ms INTEGER, incident TEXT,
-                   cause TEXT, detail TEXT, record TEXT CHECK (record IS NULL));",
+                   cause TEXT, detail TEXT CHECK (detail IS NOT NULL));",
             )
             .unwrap();
         let callers: Vec<_> = (0..16)

@@ -77,6 +77,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
     /// Refuses a call before it reaches the tool, for a reason of the host's (a user with too
     /// many calls running, say), and writes its record as every call's: the arguments bounded
     /// and redacted as a refused call's are.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) async fn refuse(
         &self,
         session: &Session,
