@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -30,7 +31,15 @@ pub(super) struct Queue<R> {
 pub(super) struct Batches<R> {
     receiver: mpsc::Receiver<Waiting<R>>,
     stats: Arc<Stats>,
+    /// How many rows the last batch held: under steady load, about how many callers will be
+    /// back with their next row soon.
+    last: usize,
 }
+
+/// The longest the writer waits for callers of the last batch to come back with their next
+/// row before committing what it has: a flush costs far more than this, and a batch as large
+/// as the load allows takes the most calls past each flush.
+const LINGER: Duration = Duration::from_micros(100);
 
 /// A row and the call waiting for it to be durable.
 pub(super) struct Waiting<R> {
@@ -63,7 +72,11 @@ pub(super) fn queue<R>() -> (Queue<R>, Batches<R>) {
             sender,
             stats: Arc::clone(&stats),
         },
-        Batches { receiver, stats },
+        Batches {
+            receiver,
+            stats,
+            last: 0,
+        },
     )
 }
 
@@ -95,24 +108,41 @@ impl<R> Batches<R> {
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(super) fn next_blocking(&mut self) -> Option<Vec<Waiting<R>>> {
         let first = self.receiver.blocking_recv()?;
-        Some(self.gather(first))
+        let mut batch = vec![first];
+        let lingering = Instant::now();
+        while self.gather(&mut batch, lingering) {
+            std::thread::yield_now();
+        }
+        Some(self.close(batch))
     }
 
     /// The next batch; `None` once every caller's end is gone. For a writer task.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(super) async fn next(&mut self) -> Option<Vec<Waiting<R>>> {
         let first = self.receiver.recv().await?;
-        Some(self.gather(first))
+        let mut batch = vec![first];
+        let lingering = Instant::now();
+        while self.gather(&mut batch, lingering) {
+            tokio::task::yield_now().await;
+        }
+        Some(self.close(batch))
     }
 
-    fn gather(&mut self, first: Waiting<R>) -> Vec<Waiting<R>> {
-        let mut batch = vec![first];
+    /// Takes what is queued into `batch`; `true` while it is worth waiting for more. A lone
+    /// caller (the last batch held one row) is never held back; under load, the writer lets
+    /// the callers it just answered catch up, up to [`LINGER`].
+    fn gather(&mut self, batch: &mut Vec<Waiting<R>>, lingering: Instant) -> bool {
         while batch.len() < MAX_BATCH {
             match self.receiver.try_recv() {
                 Ok(next) => batch.push(next),
                 Err(_) => break,
             }
         }
+        batch.len() < self.last.min(MAX_BATCH) && lingering.elapsed() < LINGER
+    }
+
+    fn close(&mut self, mut batch: Vec<Waiting<R>>) -> Vec<Waiting<R>> {
+        self.last = batch.len();
         // A caller that stopped waiting (its own deadline passed, or its task was dropped) has
         // already been answered `internal`: its record is not written as though it had a reply.
         batch.retain(|waiting| !waiting.done.is_closed());
@@ -145,6 +175,60 @@ impl<R> Batches<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn under_load_the_writer_waits_briefly_for_the_callers_it_just_answered() {
+        let (queue, mut batches) = queue::<u32>();
+        let queue = Arc::new(queue);
+        let submit = |n: u32| {
+            let queue = Arc::clone(&queue);
+            tokio::spawn(async move { queue.submit(n).await })
+        };
+        // A lone caller is not held back: there was no batch before it.
+        let lone = submit(0);
+        let batch = batches.next().await.unwrap();
+        assert_eq!(batch.len(), 1);
+        batches.finish(batch, Ok::<(), &str>(()));
+        lone.await.unwrap().unwrap();
+
+        // A batch of ten; then one caller comes back first, and the others while the writer
+        // lingers (they run when it yields, on this one-thread runtime).
+        let callers: Vec<_> = (0..10).map(submit).collect();
+        while queue.sender.capacity() > QUEUE - 10 {
+            tokio::task::yield_now().await;
+        }
+        let batch = batches.next().await.unwrap();
+        assert_eq!(batch.len(), 10);
+        batches.finish(batch, Ok::<(), &str>(()));
+        for caller in callers {
+            caller.await.unwrap().unwrap();
+        }
+        let first = submit(10);
+        while queue.sender.capacity() > QUEUE - 1 {
+            tokio::task::yield_now().await;
+        }
+        let rest: Vec<_> = (11..20).map(submit).collect();
+        let batch = batches.next().await.unwrap();
+        assert_eq!(
+            batch.len(),
+            10,
+            "the callers that came back during the wait joined it"
+        );
+        batches.finish(batch, Ok::<(), &str>(()));
+        first.await.unwrap().unwrap();
+        for caller in rest {
+            caller.await.unwrap().unwrap();
+        }
+
+        // Nobody else comes: the writer commits what it has once the wait is over.
+        let alone = submit(20);
+        let started = Instant::now();
+        let batch = batches.next().await.unwrap();
+        assert_eq!(batch.len(), 1);
+        assert!(started.elapsed() >= LINGER);
+        batches.finish(batch, Ok::<(), &str>(()));
+        alone.await.unwrap().unwrap();
+    }
 
     #[tokio::test]
     async fn each_caller_gets_its_batch_result() {
