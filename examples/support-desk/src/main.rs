@@ -92,6 +92,10 @@ enum Command {
         /// every instance given the same URL (HTTP only).
         #[arg(long, value_name = "URL", requires = "http")]
         redis: Option<String>,
+        /// The most calls one user may have running at once over HTTP; more are refused as
+        /// `rate_limited`.
+        #[arg(long, value_name = "N", default_value_t = 16, requires = "http")]
+        max_calls_per_user: usize,
         /// The prefix of every key in Redis: one per application sharing a Redis.
         #[arg(
             long,
@@ -238,6 +242,7 @@ fn run(command: Command) -> Result<(), Failure> {
             redis,
             redis_prefix,
             audit_db,
+            max_calls_per_user,
         } => {
             let db = setup::ensure(&db, &data_dir)?;
             let state_key = state_key
@@ -257,6 +262,7 @@ fn run(command: Command) -> Result<(), Failure> {
                         redis,
                         redis_prefix,
                         audit_db,
+                        max_calls_per_user,
                     },
                 ),
                 (None, _, Some(user)) => {

@@ -123,6 +123,7 @@ pub struct HttpOptions {
     pub redis: Option<String>,
     pub redis_prefix: String,
     pub audit_db: Option<String>,
+    pub max_calls_per_user: usize,
 }
 
 /// The audit sink and the shared stores `serve --http` was told to use: each is reached now,
@@ -247,6 +248,7 @@ pub fn serve_http(db: &Db, data_dir: &Path, options: &HttpOptions) -> Result<(),
         .map_err(|e| Failure::Failed(e.to_string()))?;
         let mut config = HttpConfig::new(audience, options.issuer.clone());
         config.allowed_origins = options.allowed_origins.clone();
+        config.max_calls_per_user = options.max_calls_per_user;
         let mut server = HttpServer::new(toolbox, authenticator, config)
             .named("support-desk", env!("CARGO_PKG_VERSION"))
             .instructions(INSTRUCTIONS);
