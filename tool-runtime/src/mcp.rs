@@ -288,7 +288,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
             let reply = self
                 .answer_state(session, &name, &arguments, &state, answer)
                 .await;
-            return self.result(session, &name, &reply).into();
+            return self.result(&name, &reply).into();
         }
         let reply = self.run_call(session, &name, arguments.clone()).await;
         let ticket = reply
@@ -296,7 +296,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
             .filter(|e| e.code() == ErrorCode::ApprovalRequired)
             .and_then(|e| e.ticket());
         let Some(ticket) = ticket else {
-            return self.result(session, &name, &reply).into();
+            return self.result(&name, &reply).into();
         };
         let can_ask = if input_required {
             context
@@ -320,7 +320,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
             return CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into();
         }
         let reply = self.ask_human(session, peer, ticket).await;
-        self.result(session, &name, &reply).into()
+        self.result(&name, &reply).into()
     }
 
     /// Protocol 2026-07-28: the approval question goes back as an `InputRequiredResult`; the
@@ -442,7 +442,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
     }
 
     /// The MCP result of a finished call.
-    fn result(&self, session: &Session, name: &str, reply: &ToolReply) -> CallToolResult {
+    fn result(&self, name: &str, reply: &ToolReply) -> CallToolResult {
         if let Some(error) = reply.error() {
             let text = serde_json::to_string(error).unwrap_or_else(|_| {
                 json!({"code": error.code(), "message": error.message()}).to_string()
@@ -450,13 +450,9 @@ impl<S: Send + Sync + 'static> McpServer<S> {
             return CallToolResult::error(vec![ContentBlock::text(text)]);
         }
         let output = reply.result().unwrap_or(Value::Null);
-        let schema = self
-            .toolbox
-            .definitions(session)
-            .get(name)
-            .and_then(|d| d.output_schema.clone());
-        let structured = match schema {
-            Some(schema) => export::mcp::structured_content(&schema, output),
+        // The call succeeded, so the session may call the tool: no need to filter for it.
+        let structured = match self.toolbox.output_schema(name) {
+            Some(schema) => export::mcp::structured_content(schema, output),
             None if output.is_object() => output,
             None => json!({ export::mcp::RESULT_KEY: output }),
         };

@@ -365,6 +365,12 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
         })
     }
 
+    /// The output schema of the tool `name`, whoever may call it: for a reply already made,
+    /// without filtering (and copying) the definitions for a session.
+    pub(crate) fn output_schema(&self, name: &str) -> Option<&Value> {
+        self.inner.definitions.get(name)?.output_schema.as_ref()
+    }
+
     /// Whether `session`'s role and scopes both allow the tool at `index`.
     pub(crate) fn permits(&self, index: usize, session: &Session) -> bool {
         let spec = &self.entry(index).spec;

@@ -14,6 +14,7 @@ mod users;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 use tool_runtime::ToolError;
@@ -67,6 +68,73 @@ pub enum CreateError {
 #[derive(Clone, Debug)]
 pub struct Db {
     path: PathBuf,
+    readers: Arc<Readers>,
+}
+
+/// Read connections kept for reuse, each still narrowed to the grant it was opened with: a
+/// connection costs reading the schema again, which is more than most queries.
+#[derive(Default)]
+struct Readers {
+    idle: Mutex<Vec<Idle>>,
+}
+
+struct Idle {
+    grant: &'static access::Grant,
+    /// The file the connection has open: a database replaced since (`init --force` renames a
+    /// new file into place) is not the one at the path any more.
+    file: (u64, u64),
+    conn: Connection,
+}
+
+/// The device and inode of the file at `path` now.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Idle read connections kept at most; beyond, a returned one is closed.
+const MAX_IDLE_READERS: usize = 16;
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.idle.lock().map_or(0, |idle| idle.len());
+        f.debug_struct("Readers").field("idle", &idle).finish()
+    }
+}
+
+/// A read connection for one operation; back to the pool when dropped.
+struct Reader<'a> {
+    readers: &'a Readers,
+    grant: &'static access::Grant,
+    file: Option<(u64, u64)>,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+            .as_ref()
+            .expect("a reader holds its connection until dropped")
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        let (Some(conn), Some(file), Ok(mut idle)) =
+            (self.conn.take(), self.file, self.readers.idle.lock())
+        else {
+            return;
+        };
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(Idle {
+                grant: self.grant,
+                file,
+                conn,
+            });
+        }
+    }
 }
 
 impl Db {
@@ -79,7 +147,10 @@ impl Db {
         let version = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .and_then(|conn| conn.pragma_query_value(None, "user_version", |row| row.get(0)));
         match version {
-            Ok(SCHEMA_VERSION) => Ok(Db { path }),
+            Ok(SCHEMA_VERSION) => Ok(Db {
+                path,
+                readers: Arc::default(),
+            }),
             Ok(other) => Err(OpenError::WrongSchema(path, other)),
             // A file that is not SQLite at all fails here, with "file is not a database".
             Err(source) => Err(OpenError::Sqlite { path, source }),
@@ -132,6 +203,7 @@ impl Db {
         }
         Ok(Db {
             path: path.to_path_buf(),
+            readers: Arc::default(),
         })
     }
 
@@ -140,8 +212,26 @@ impl Db {
         &self.path
     }
 
-    fn reader(&self, grant: &'static access::Grant) -> Result<Connection, ToolError> {
-        access::open_read(&self.path, grant).map_err(ToolError::internal)
+    /// A read connection narrowed to `grant`: one opened earlier for the same grant, or a new
+    /// one. Grants are statics, so the same grant is the same address.
+    fn reader(&self, grant: &'static access::Grant) -> Result<Reader<'_>, ToolError> {
+        // Taken before opening, so that a connection is never older than the file it checks.
+        let file = file_id(&self.path);
+        let reused = self.readers.idle.lock().ok().and_then(|mut idle| {
+            idle.retain(|i| Some(i.file) == file);
+            let at = idle.iter().position(|i| std::ptr::eq(i.grant, grant))?;
+            Some(idle.swap_remove(at).conn)
+        });
+        let conn = match reused {
+            Some(conn) => conn,
+            None => access::open_read(&self.path, grant).map_err(ToolError::internal)?,
+        };
+        Ok(Reader {
+            readers: &self.readers,
+            grant,
+            file,
+            conn: Some(conn),
+        })
     }
 
     fn writer(&self, grant: &'static access::Grant) -> Result<Connection, ToolError> {
@@ -170,6 +260,52 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::seeded;
     use super::*;
+
+    static USERS_ONLY: access::Grant =
+        access::Grant::read_only(&[(schema::Table::Users, access::Columns::All)]);
+    static CUSTOMERS_ONLY: access::Grant =
+        access::Grant::read_only(&[(schema::Table::Customers, access::Columns::All)]);
+
+    fn count(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+            row.get(0)
+        })
+    }
+
+    #[test]
+    fn a_reused_read_connection_keeps_its_own_grant_and_file() {
+        let (_dir, db) = seeded();
+        for _ in 0..3 {
+            let users = db.reader(&USERS_ONLY).unwrap();
+            assert!(count(&users, "users").is_ok());
+            assert!(count(&users, "customers").is_err(), "another grant's table");
+            drop(users);
+            let customers = db.reader(&CUSTOMERS_ONLY).unwrap();
+            assert!(count(&customers, "customers").is_ok());
+            assert!(count(&customers, "users").is_err(), "another grant's table");
+        }
+        assert_eq!(
+            db.readers.idle.lock().unwrap().len(),
+            2,
+            "one kept per grant"
+        );
+        // A new file at the path: the kept connections, open on the old one, are not used.
+        let name = |db: &Db| -> String {
+            db.reader(&USERS_ONLY)
+                .unwrap()
+                .query_row("SELECT name FROM users WHERE id = 'alice'", [], |row| {
+                    row.get(0)
+                })
+                .unwrap()
+        };
+        assert_ne!(name(&db), "Renamed");
+        Db::create(db.path(), true).unwrap();
+        Connection::open(db.path())
+            .unwrap()
+            .execute("UPDATE users SET name = 'Renamed' WHERE id = 'alice'", [])
+            .unwrap();
+        assert_eq!(name(&db), "Renamed");
+    }
 
     #[test]
     fn create_refuses_an_existing_file_unless_replacing() {
