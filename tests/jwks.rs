@@ -121,3 +121,48 @@ async fn a_jwks_url_in_clear_beyond_this_machine_is_refused_before_any_fetch() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_token_seen_before_still_expires_and_still_needs_its_user() {
+    use std::sync::atomic::AtomicBool;
+    use tool_runtime::Session;
+    use tool_runtime::http::{JwksSource, JwtAuthenticator, Refusal};
+    use tool_tests::Role;
+
+    let issuer = Issuer::new(5, "key-5");
+    let server = JwksServer::start(issuer.jwks());
+    let present = Arc::new(AtomicBool::new(true));
+    let users = Arc::clone(&present);
+    let auth = JwtAuthenticator::new(
+        JwksSource::Url(server.url.clone()),
+        ISSUER,
+        AUDIENCE,
+        move |subject| {
+            (subject == "carol" && users.load(Ordering::SeqCst))
+                .then(|| Session::authenticated("carol", Role::SupportAgent))
+        },
+    )
+    .await
+    .unwrap()
+    .with_leeway(std::time::Duration::ZERO);
+    let short = issuer.sign(&json!({
+        "sub": "carol", "iss": ISSUER, "aud": AUDIENCE, "iat": now(), "exp": now() + 2,
+    }));
+    assert!(auth.authenticate(&short).await.is_ok());
+    assert!(
+        auth.authenticate(&short).await.is_ok(),
+        "the same token again"
+    );
+    // The user is gone from the application: the token, verified before, no longer serves.
+    present.store(false, Ordering::SeqCst);
+    assert!(matches!(
+        auth.authenticate(&short).await,
+        Err(Refusal::UnknownUser)
+    ));
+    present.store(true, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert!(
+        auth.authenticate(&short).await.is_err(),
+        "a token verified before still expires"
+    );
+}

@@ -6,16 +6,17 @@
 //! leeway. The token's subject becomes a [`Session`] through the application's own function,
 //! so the role comes from the application, never from the token.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use crate::session::{Scope, Session};
 
@@ -77,8 +78,15 @@ pub struct JwtAuthenticator {
     resolve: Arc<ResolveSubject>,
     keys: RwLock<Keys>,
     reloading: tokio::sync::Mutex<()>,
+    /// Tokens already verified, by their SHA-256 (never the token itself), with their claims:
+    /// a client sends the same token with every request, and checking a signature costs more
+    /// than the rest of a call. Emptied when the keys change.
+    verified: Mutex<HashMap<[u8; 32], Arc<Claims>>>,
     client: Option<reqwest::Client>,
 }
+
+/// Verified tokens remembered at most; past it the memory starts over.
+const MAX_VERIFIED: usize = 4096;
 
 impl std::fmt::Debug for JwtAuthenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -198,6 +206,7 @@ impl JwtAuthenticator {
             resolve: Arc::new(resolve),
             keys: RwLock::new(Keys::default()),
             reloading: tokio::sync::Mutex::new(()),
+            verified: Mutex::new(HashMap::new()),
             client,
         };
         let keys = auth.load().await?;
@@ -274,7 +283,12 @@ impl JwtAuthenticator {
         let reloaded = Some(Instant::now());
         match self.load().await {
             Ok(keys) => {
-                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Keys { reloaded, ..keys }
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Keys { reloaded, ..keys };
+                // A key the issuer withdrew no longer vouches for the tokens it signed.
+                self.verified
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
             }
             Err(e) => {
                 tracing::warn!(target: "tool_runtime::http", error = %e, "reloading the JWK Set failed; the keys loaded before stay");
@@ -299,6 +313,53 @@ impl JwtAuthenticator {
     }
 
     async fn verify(&self, token: &str) -> Result<Session, Refusal> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let cached = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+            .cloned();
+        // A token seen before was checked then: signature, issuer, audience, times. Only its
+        // expiry can have changed since.
+        let claims = match cached {
+            Some(claims) if claims.exp.saturating_add(self.leeway.as_secs()) >= now => claims,
+            _ => {
+                let claims = Arc::new(self.check(token, now).await?);
+                let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+                if verified.len() >= MAX_VERIFIED {
+                    verified.clear();
+                }
+                verified.insert(digest, Arc::clone(&claims));
+                claims
+            }
+        };
+        // Every request asks the application again: a user removed or a role changed since the
+        // token was first seen counts at once.
+        let session = (self.resolve)(&claims.sub).ok_or(Refusal::UnknownUser)?;
+        let scopes: HashSet<Scope> = claims
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split_ascii_whitespace()
+            .filter_map(Scope::parse)
+            .collect();
+        let mut session = session.with_scopes(scopes).expires_at(
+            UNIX_EPOCH + Duration::from_secs(claims.exp.saturating_add(self.leeway.as_secs())),
+        );
+        if let Some(jti) = &claims.jti {
+            // Bounded: the log keeps an id, not whatever a token carries.
+            session = session.with_token_id(jti.chars().take(128).collect::<String>());
+        }
+        Ok(session)
+    }
+
+    /// The claims of `token` once its signature, issuer, audience and times are checked.
+    async fn check(&self, token: &str, now: u64) -> Result<Claims, Refusal> {
         let invalid = |why: &str| Refusal::Invalid(why.to_owned());
         // The header names an algorithm; `none` and unknown names fail to parse here.
         let header =
@@ -318,35 +379,16 @@ impl JwtAuthenticator {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway.as_secs();
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map_err(|e| Refusal::Invalid(e.to_string()))?;
-        let claims = data.claims;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| Refusal::Invalid(e.to_string()))?
+            .claims;
         if claims
             .iat
             .is_some_and(|iat| iat > now + self.leeway.as_secs())
         {
             return Err(invalid("the token was issued in the future"));
         }
-        let session = (self.resolve)(&claims.sub).ok_or(Refusal::UnknownUser)?;
-        let scopes: HashSet<Scope> = claims
-            .scope
-            .as_deref()
-            .unwrap_or("")
-            .split_ascii_whitespace()
-            .filter_map(Scope::parse)
-            .collect();
-        let mut session = session.with_scopes(scopes).expires_at(
-            UNIX_EPOCH + Duration::from_secs(claims.exp.saturating_add(self.leeway.as_secs())),
-        );
-        if let Some(jti) = claims.jti {
-            // Bounded: the log keeps an id, not whatever a token carries.
-            session = session.with_token_id(jti.chars().take(128).collect::<String>());
-        }
-        Ok(session)
+        Ok(claims)
     }
 }
 

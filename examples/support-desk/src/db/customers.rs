@@ -162,27 +162,28 @@ impl Db {
             "SELECT {} FROM customers c WHERE c.id = ?1",
             columns.join(", ")
         );
-        conn.query_row(&sql, params![customer_id], |row| {
-            let mut customer = Customer::default();
-            for (i, field) in fields.iter().enumerate() {
-                match *field {
-                    "id" => customer.id = row.get(i)?,
-                    "name" => customer.name = row.get(i)?,
-                    "email" => customer.email = row.get(i)?,
-                    "email_verified" => customer.email_verified = row.get(i)?,
-                    "phone" => customer.phone = row.get(i)?,
-                    "status" => customer.status = row.get(i)?,
-                    "member_since" => customer.member_since = row.get(i)?,
-                    "subscription_tier" => customer.subscription_tier = row.get(i)?,
-                    "total_orders" => customer.total_orders = row.get(i)?,
-                    // Every name was matched against `DETAIL_COLUMNS` above.
-                    _ => {}
+        conn.prepare_cached(&sql)?
+            .query_row(params![customer_id], |row| {
+                let mut customer = Customer::default();
+                for (i, field) in fields.iter().enumerate() {
+                    match *field {
+                        "id" => customer.id = row.get(i)?,
+                        "name" => customer.name = row.get(i)?,
+                        "email" => customer.email = row.get(i)?,
+                        "email_verified" => customer.email_verified = row.get(i)?,
+                        "phone" => customer.phone = row.get(i)?,
+                        "status" => customer.status = row.get(i)?,
+                        "member_since" => customer.member_since = row.get(i)?,
+                        "subscription_tier" => customer.subscription_tier = row.get(i)?,
+                        "total_orders" => customer.total_orders = row.get(i)?,
+                        // Every name was matched against `DETAIL_COLUMNS` above.
+                        _ => {}
+                    }
                 }
-            }
-            Ok(customer)
-        })
-        .optional()?
-        .ok_or_else(|| ToolError::not_found(CUSTOMER_NOT_FOUND))
+                Ok(customer)
+            })
+            .optional()?
+            .ok_or_else(|| ToolError::not_found(CUSTOMER_NOT_FOUND))
     }
 
     /// Sets a customer's email and marks it unverified: the new address has not been proven

@@ -28,20 +28,19 @@ impl Db {
     /// The login with that id, if there is one.
     pub fn find_user(&self, user_id: &str) -> Result<Option<User>, ToolError> {
         let conn = self.reader(&FIND_USER)?;
+        // Cached on the connection, which is kept for the next lookup: every request over HTTP
+        // looks its user up.
         let user = conn
-            .query_row(
-                "SELECT id, name, email, role, customer_id FROM users WHERE id = ?1",
-                params![user_id],
-                |row| {
-                    Ok(User {
-                        id: row.get(0)?,
-                        name: row.get(1)?,
-                        email: row.get(2)?,
-                        role: row.get(3)?,
-                        customer_id: row.get(4)?,
-                    })
-                },
-            )
+            .prepare_cached("SELECT id, name, email, role, customer_id FROM users WHERE id = ?1")?
+            .query_row(params![user_id], |row| {
+                Ok(User {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    email: row.get(2)?,
+                    role: row.get(3)?,
+                    customer_id: row.get(4)?,
+                })
+            })
             .optional()?;
         Ok(user)
     }
