@@ -1,6 +1,6 @@
 //! The access rules against a reference model: `authorize` below says in a few lines what a
 //! call must come to and whether the tool is listed, from the tool's declarations and the
-//! session alone; a property test checks that `Toolbox::call` and `definitions` agree with it on
+//! session alone (its role, expiry and, when it came from a token, its scopes); a property test checks that `Toolbox::call` and `definitions` agree with it on
 //! generated sessions and calls, over a toolbox with a tool for every combination of
 //! declarations.
 //!
@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
-use tool_runtime::StoreFuture;
 use tool_runtime::audit::{AuditError, AuditRecord, AuditSink};
 use tool_runtime::prelude::*;
+use tool_runtime::{Scope, StoreFuture};
 
 #[derive(Role, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -76,8 +76,16 @@ enum Outcome {
     Runs,
 }
 
+/// A token's scopes, when the session came from one: (`tools:read`, `tools:write`).
+type Scopes = Option<(bool, bool)>;
+
 /// The reference: what a call must come to, and whether the tool is listed for the caller.
-fn authorize(tool: Option<(Who, Effect)>, caller: &Caller, conf: Confirmation) -> (Outcome, bool) {
+fn authorize(
+    tool: Option<(Who, Effect)>,
+    caller: &Caller,
+    scopes: Scopes,
+    conf: Confirmation,
+) -> (Outcome, bool) {
     let Some((who, effect)) = tool else {
         return (Outcome::NotFound, false);
     };
@@ -86,11 +94,21 @@ fn authorize(tool: Option<(Who, Effect)>, caller: &Caller, conf: Confirmation) -
         Caller::ForeignRole => (true, None),
         Caller::Anonymous | Caller::AnonymousClient(_) | Caller::Expired(_) => (false, None),
     };
-    let allowed = match who {
+    let role_allows = match who {
         Who::Public => true,
         Who::Authenticated => logged_in,
         Who::Role(min) => rank.is_some_and(|r| r >= min),
     };
+    // Scopes narrow what the role allows: `tools:read` for read-only tools, `tools:write` for
+    // the rest. A tool the scopes leave out is as absent as one above the role.
+    let scopes_allow = scopes.is_none_or(|(read, write)| {
+        if effect == Effect::ReadOnly {
+            read
+        } else {
+            write
+        }
+    });
+    let allowed = role_allows && scopes_allow;
     if !allowed {
         // Telling a caller who is not logged in that a tool exists is only fair for tools every
         // logged-in user has; anything above that is as unknown as a missing tool.
@@ -180,9 +198,9 @@ impl AuditSink for Counting {
     }
 }
 
-fn session(caller: &Caller) -> Session {
+fn session(caller: &Caller, scopes: Scopes) -> Session {
     let role = |rank: u16| Role::ALL[usize::from(rank)];
-    match caller {
+    let session = match caller {
         Caller::Anonymous => Session::anonymous(),
         Caller::AnonymousClient(client) => Session::anonymous().with_client(client.clone()),
         Caller::User(rank, false) => Session::authenticated("u1", role(*rank)),
@@ -192,7 +210,20 @@ fn session(caller: &Caller) -> Session {
             Session::authenticated("u1", role(*rank)).expires_at(SystemTime::UNIX_EPOCH)
         }
         Caller::ForeignRole => Session::authenticated("u2", Foreign::Owner),
+    };
+    match scopes {
+        None => session,
+        Some((read, write)) => session.with_scopes(
+            [(read, Scope::Read), (write, Scope::Write)]
+                .into_iter()
+                .filter_map(|(granted, scope)| granted.then_some(scope)),
+        ),
     }
+}
+
+/// No scopes (a session the host made) half the time; any pair of them otherwise.
+fn scopes() -> impl Strategy<Value = Scopes> {
+    prop::option::of((any::<bool>(), any::<bool>()))
 }
 
 fn caller() -> impl Strategy<Value = Caller> {
@@ -261,10 +292,10 @@ fn the_toolbox_agrees_with_the_reference_authorizer() {
         failure_persistence: None,
         ..ProptestConfig::default()
     };
-    proptest!(config, |(caller in caller(), name in tool_name(), conf in confirmation())| {
+    proptest!(config, |(caller in caller(), scopes in scopes(), name in tool_name(), conf in confirmation())| {
         let declared = TOOLS.iter().find(|t| t.0 == name).map(|t| (t.1, t.2));
-        let (outcome, listed) = authorize(declared, &caller, conf);
-        let session = session(&caller);
+        let (outcome, listed) = authorize(declared, &caller, scopes, conf);
+        let session = session(&caller, scopes);
         let before = sink.0.lock().unwrap().0;
 
         let reply = runtime.block_on(toolbox.call(&session, &name, arguments(conf)));
@@ -294,16 +325,33 @@ fn definitions_list_exactly_what_the_model_lists() {
         Caller::Expired(2),
         Caller::ForeignRole,
     ];
+    let scope_sets = [
+        None,
+        Some((true, true)),
+        Some((true, false)),
+        Some((false, true)),
+        Some((false, false)),
+    ];
     for caller in &callers {
-        let definitions = toolbox.definitions(&session(caller));
-        let mut listed: Vec<&str> = definitions.iter().map(|d| d.name.as_str()).collect();
-        let mut expected: Vec<&str> = TOOLS
-            .iter()
-            .filter(|t| authorize(Some((t.1, t.2)), caller, Confirmation::Absent).1)
-            .map(|t| t.0)
-            .collect();
-        listed.sort_unstable();
-        expected.sort_unstable();
-        assert_eq!(listed, expected, "{caller:?}");
+        for scopes in scope_sets {
+            let definitions = toolbox.definitions(&session(caller, scopes));
+            let mut listed: Vec<&str> = definitions.iter().map(|d| d.name.as_str()).collect();
+            let mut expected: Vec<&str> = TOOLS
+                .iter()
+                .filter(|t| authorize(Some((t.1, t.2)), caller, scopes, Confirmation::Absent).1)
+                .map(|t| t.0)
+                .collect();
+            listed.sort_unstable();
+            expected.sort_unstable();
+            assert_eq!(listed, expected, "{caller:?} {scopes:?}");
+        }
     }
+    // Fewer scopes list fewer tools: read alone lists exactly the read-only ones a role has.
+    let agent = |scopes| {
+        toolbox
+            .definitions(&session(&Caller::User(1, false), scopes))
+            .len()
+    };
+    assert!(agent(Some((true, false))) < agent(Some((true, true))));
+    assert!(agent(Some((false, false))) == 0);
 }
