@@ -43,34 +43,16 @@ impl Quota {
         Quota { count, per }
     }
 
-    /// Parses `"N/sec"`, `"N/min"` or `"N/hour"`, with N at least 1.
+    /// Parses `"N/sec"`, `"N/min"` or `"N/hour"`, with N at least 1: the grammar of
+    /// `#[secure_tool(rate_limit = ...)]`, from the one place both read it.
     pub fn parse(s: &str) -> Result<Quota, String> {
-        let (count, unit) = s
-            .split_once('/')
-            .ok_or_else(|| format!("`{s}` is not a rate limit: write N/sec, N/min or N/hour"))?;
-        // `u32::from_str` also takes a leading `+`; a quota is written with digits only.
-        if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "`{count}` is not a call count: write a whole number such as 10/min"
-            ));
-        }
-        let count: u32 = count
-            .parse()
-            .map_err(|_| format!("`{count}` calls is more than a rate limit can count"))?;
-        let count = NonZeroU32::new(count).ok_or_else(|| {
-            "a rate limit of 0 calls would disable the tool: use N >= 1".to_owned()
-        })?;
-        let per = match unit {
-            "sec" => Duration::from_secs(1),
-            "min" => Duration::from_secs(60),
-            "hour" => Duration::from_secs(3600),
-            other => {
-                return Err(format!(
-                    "`{other}` is not a rate limit period: use sec, min or hour"
-                ));
-            }
-        };
-        Ok(Quota { count, per })
+        let rate = tool_rules::parse_rate(s)?;
+        let count = NonZeroU32::new(rate.count)
+            .ok_or_else(|| "a rate limit of 0 calls would disable the tool".to_owned())?;
+        Ok(Quota {
+            count,
+            per: rate.per,
+        })
     }
 
     fn to_governor(self) -> governor::Quota {

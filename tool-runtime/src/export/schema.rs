@@ -444,13 +444,9 @@ fn list(value: &Value) -> String {
     }
 }
 
-/// Whether a tool name is one every provider accepts: `^[a-zA-Z0-9_-]{1,64}$`.
-pub fn is_valid_tool_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+/// Whether a tool name is one every provider accepts: `^[a-zA-Z0-9_-]{1,64}$`, the rule
+/// `#[secure_tool]` checks at compile time.
+pub use tool_rules::is_valid_tool_name;
 
 #[cfg(test)]
 mod format_tests {
