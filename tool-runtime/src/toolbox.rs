@@ -367,6 +367,7 @@ impl<S: Send + Sync + 'static> Toolbox<S> {
 
     /// The output schema of the tool `name`, whoever may call it: for a reply already made,
     /// without filtering (and copying) the definitions for a session.
+    #[cfg_attr(not(feature = "mcp"), allow(dead_code))]
     pub(crate) fn output_schema(&self, name: &str) -> Option<&Value> {
         self.inner.definitions.get(name)?.output_schema.as_ref()
     }

@@ -32,10 +32,11 @@
 
 use serde_json::{Map, Value, json};
 
+use super::normalise;
 use super::openai::escape;
 use super::schema::{
     ANNOTATIONS_ONLY, Defs, Notes, SCHEMA_VALUED, apply_integer_bounds, integer_format_bounds,
-    is_null_schema, literal_union, merge_all_of, overlay,
+    is_null_schema, literal_union, overlay,
 };
 use super::{ToolDefinition, Unrepresentable};
 
@@ -129,14 +130,7 @@ struct Gemini<'a> {
 
 impl Gemini<'_> {
     fn node(&mut self, schema: &Value, at: &str) -> Result<Map<String, Value>, Unrepresentable> {
-        let Some(original) = schema.as_object() else {
-            return Err(Unrepresentable::new(
-                at,
-                "a boolean schema accepts any value; Gemini needs a type",
-            ));
-        };
-        let mut node = original.clone();
-        node.remove("$defs");
+        let mut node = normalise::object(schema, at, "Gemini")?;
         if let Some(reference) = node.get("$ref").and_then(Value::as_str) {
             let (name, def) = self
                 .defs
@@ -157,15 +151,9 @@ impl Gemini<'_> {
             self.inlining.pop();
             return inlined;
         }
-        merge_all_of(&mut node, at)?;
-        if let Some(one_of) = node.remove("oneOf") {
-            if node.contains_key("anyOf") {
-                return Err(Unrepresentable::new(at, "both `oneOf` and `anyOf`"));
-            }
-            node.insert("anyOf".into(), one_of);
-        }
-
         let mut notes = Notes::default();
+        normalise::unify(&mut node, at, &mut notes)?;
+
         let mut nullable = false;
         let mut out = Map::new();
 
@@ -202,9 +190,6 @@ impl Gemini<'_> {
             }
         }
 
-        if let Some(value) = node.remove("const") {
-            node.insert("enum".into(), json!([value]));
-        }
         let mut types: Vec<String> = match node.remove("type") {
             None => Vec::new(),
             Some(Value::String(t)) => vec![t],

@@ -15,6 +15,7 @@
 pub mod anthropic;
 pub mod gemini;
 pub mod mcp;
+mod normalise;
 pub mod openai;
 mod schema;
 

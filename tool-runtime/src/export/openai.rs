@@ -34,9 +34,10 @@
 
 use serde_json::{Map, Value, json};
 
+use super::normalise;
 use super::schema::{
     ANNOTATIONS_ONLY, Defs, Notes, SCHEMA_VALUED, apply_integer_bounds, integer_format_bounds,
-    is_null_schema, literal_union, merge_all_of, overlay,
+    is_null_schema, overlay,
 };
 use super::{ToolDefinition, Unrepresentable};
 
@@ -143,37 +144,12 @@ struct Strict<'a> {
 
 impl Strict<'_> {
     fn node(&mut self, schema: &Value, at: &str) -> Result<Map<String, Value>, Unrepresentable> {
-        let Some(original) = schema.as_object() else {
-            return Err(Unrepresentable::new(
-                at,
-                "a boolean schema accepts any value; strict mode needs a type",
-            ));
-        };
-        let mut node = original.clone();
-        node.remove("$defs");
+        let mut node = normalise::object(schema, at, "strict mode")?;
         if let Some(reference) = node.get("$ref").and_then(Value::as_str) {
             return self.reference(reference.to_owned(), node, at);
         }
-        merge_all_of(&mut node, at)?;
-        if let Some(one_of) = node.remove("oneOf") {
-            if node.contains_key("anyOf") {
-                return Err(Unrepresentable::new(at, "both `oneOf` and `anyOf`"));
-            }
-            node.insert("anyOf".into(), one_of);
-        }
-
         let mut notes = Notes::default();
-        if let Some(Value::Array(branches)) = node.get("anyOf")
-            && let Some((values, variant_notes)) = literal_union(branches)
-        {
-            node.remove("anyOf");
-            node.insert("type".into(), json!("string"));
-            node.insert("enum".into(), Value::Array(values));
-            variant_notes.into_iter().for_each(|n| notes.phrase(n));
-        }
-        if let Some(value) = node.remove("const") {
-            node.insert("enum".into(), json!([value]));
-        }
+        normalise::unify(&mut node, at, &mut notes)?;
 
         let properties = node.remove("properties");
         let required = node.remove("required");

@@ -1,0 +1,123 @@
+//! The rewriting both providers with a JSON Schema dialect of their own need first (OpenAI's
+//! strict mode, Gemini): one walk's common steps, each provider applying only its own rules on
+//! top (what to do with a `$ref`, which keywords it keeps, how it writes `null`).
+
+use serde_json::{Map, Value, json};
+
+use super::Unrepresentable;
+use super::schema::{Notes, literal_union, merge_all_of};
+
+/// A schema node as an object to rewrite, its `$defs` taken out (each provider decides what
+/// becomes of definitions); a boolean schema is refused: it accepts any value, and `provider`
+/// needs a type.
+pub(super) fn object(
+    schema: &Value,
+    at: &str,
+    provider: &str,
+) -> Result<Map<String, Value>, Unrepresentable> {
+    let Some(original) = schema.as_object() else {
+        return Err(Unrepresentable::new(
+            at,
+            format!("a boolean schema accepts any value; {provider} needs a type"),
+        ));
+    };
+    let mut node = original.clone();
+    node.remove("$defs");
+    Ok(node)
+}
+
+/// `allOf` merged into the node, `oneOf` renamed `anyOf` (both providers read it so), a union
+/// of string literals (a unit enum with documented variants) made one string `enum` with the
+/// variants' docs in `notes`, and `const` a one-value `enum`.
+pub(super) fn unify(
+    node: &mut Map<String, Value>,
+    at: &str,
+    notes: &mut Notes,
+) -> Result<(), Unrepresentable> {
+    merge_all_of(node, at)?;
+    if let Some(one_of) = node.remove("oneOf") {
+        if node.contains_key("anyOf") {
+            return Err(Unrepresentable::new(at, "both `oneOf` and `anyOf`"));
+        }
+        node.insert("anyOf".into(), one_of);
+    }
+    if let Some(Value::Array(branches)) = node.get("anyOf")
+        && let Some((values, variant_notes)) = literal_union(branches)
+    {
+        node.remove("anyOf");
+        node.insert("type".into(), json!("string"));
+        node.insert("enum".into(), Value::Array(values));
+        variant_notes.into_iter().for_each(|n| notes.phrase(n));
+    }
+    if let Some(value) = node.remove("const") {
+        node.insert("enum".into(), json!([value]));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unified(schema: Value) -> Result<(Value, Vec<String>), Unrepresentable> {
+        let mut node = object(&schema, "", "the provider")?;
+        let mut notes = Notes::default();
+        unify(&mut node, "", &mut notes)?;
+        let mut described = Map::new();
+        notes.write_into(&mut described);
+        let description = described
+            .get("description")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Ok((Value::Object(node), description.into_iter().collect()))
+    }
+
+    #[test]
+    fn one_of_const_and_all_of_become_what_both_providers_read() {
+        let (node, _) = unified(json!({
+            "oneOf": [{"type": "integer"}, {"type": "string"}],
+            "$defs": {"X": {"type": "string"}},
+        }))
+        .unwrap();
+        assert_eq!(
+            node,
+            json!({"anyOf": [{"type": "integer"}, {"type": "string"}]})
+        );
+        let (node, _) = unified(json!({"const": 3})).unwrap();
+        assert_eq!(node, json!({"enum": [3]}));
+        let (node, _) = unified(json!({
+            "allOf": [{"type": "object", "properties": {"a": {"type": "string"}}}],
+            "description": "kept",
+        }))
+        .unwrap();
+        assert_eq!(node["type"], "object");
+        assert_eq!(node["description"], "kept");
+        assert!(node.get("allOf").is_none());
+    }
+
+    #[test]
+    fn a_union_of_documented_string_literals_becomes_one_enum() {
+        let (node, notes) = unified(json!({"oneOf": [
+            {"const": "open", "description": "Still being worked on."},
+            {"const": "closed", "description": "Done."},
+        ]}))
+        .unwrap();
+        assert_eq!(node, json!({"type": "string", "enum": ["open", "closed"]}));
+        let notes = notes.join(" ");
+        assert!(notes.contains("Still being worked on."), "{notes}");
+    }
+
+    #[test]
+    fn what_no_provider_can_read_is_refused_where_it_is() {
+        let err = unified(json!(true)).unwrap_err();
+        assert!(
+            err.to_string().contains("the provider needs a type"),
+            "{err}"
+        );
+        let err = unified(json!({"oneOf": [{}], "anyOf": [{}]})).unwrap_err();
+        assert!(
+            err.to_string().contains("both `oneOf` and `anyOf`"),
+            "{err}"
+        );
+    }
+}
