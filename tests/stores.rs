@@ -6,13 +6,15 @@
 //! cargo test -p tool-tests --test stores -- --include-ignored`. Each run uses its own key prefix
 //! and schema, so runs do not collide.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tool_runtime::prelude::*;
+
+#[path = "common/own_redis.rs"]
+mod own_redis;
+use own_redis::OwnRedis;
 use tool_runtime::rate_limit::{RateLimitError, RateLimiter, RedisOptions, RedisRateLimiter};
 use tool_runtime::{InMemoryRateLimiter, Quota, Toolbox};
 
@@ -180,67 +182,6 @@ async fn a_bad_url_or_prefix_is_refused_before_connecting() {
                 .await
                 .is_err()
         );
-    }
-}
-
-/// A `redis-server` of the test's own, on a free port, stopped on drop.
-struct OwnRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    fn start(port: Option<u16>) -> OwnRedis {
-        let port = port.unwrap_or_else(|| {
-            TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        });
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis {
-            port,
-            child: Some(child),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

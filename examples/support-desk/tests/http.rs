@@ -3,16 +3,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Desk, binary, success_stdout};
+use common::{Desk, binary, spawn_listening, success_stdout};
 use serde_json::{Value, json};
 
 fn keys(dir: &Path) {
@@ -123,26 +123,14 @@ struct Server {
 
 impl Server {
     fn start(desk: &Desk, jwks: &Path) -> Server {
-        let mut child = binary()
+        let mut command = binary();
+        command
             .args(["serve", "--http", "127.0.0.1:0", "--jwks"])
             .arg(jwks)
             .args(["--db", "desk.db", "--data-dir", "data", "--state-key"])
             .arg(jwks.with_file_name("state.key"))
-            .current_dir(desk.dir.path())
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .and_then(|rest| rest.strip_suffix("/mcp"))
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_owned();
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            .current_dir(desk.dir.path());
+        let (child, addr) = spawn_listening(&mut command);
         Server { child, addr }
     }
 

@@ -247,3 +247,24 @@ pub fn outcome(reply: &Value) -> &str {
             .expect("a failed reply has a code")
     }
 }
+
+/// Starts `command` (a `serve --http`) and waits for its `listening on http://ADDR/mcp` line;
+/// the process and ADDR. The rest of its stderr is drained, so it never blocks on a full pipe.
+pub fn spawn_listening(command: &mut Command) -> (Child, String) {
+    let mut child = command
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .and_then(|rest| rest.strip_suffix("/mcp"))
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_owned();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, addr)
+}
