@@ -45,8 +45,7 @@ async fn every_call_is_audited_with_secrets_redacted_and_handler_detail() {
     .await;
     tb.call_json(&user(), "set_password", r#"{"password":"short"}"#)
         .await;
-    tb.call_json(&user(), "get_customer_details", r#"{"customer_id":"C001"}"#)
-        .await;
+    customer_details(&tb, &user(), "C001").await;
     tb.handle_line(&user(), "garbage").await;
     tb.call_json(
         &agent(),
@@ -124,12 +123,7 @@ async fn an_oversized_request_is_not_stored_in_the_audit_log() {
         json!({"customer_id": big}),
     )
     .await;
-    tb.call_json(
-        &agent(),
-        "get_customer_details",
-        &format!(r#"{{"customer_id":"{big}"}}"#),
-    )
-    .await;
+    customer_details(&tb, &agent(), &big).await;
     for record in sink.records() {
         assert_eq!(record.outcome, "too_large");
         assert!(serde_json::to_string(&record.arguments).unwrap().len() < 100);

@@ -16,22 +16,10 @@ use calls::*;
 async fn the_eleventh_call_in_a_minute_is_rate_limited() {
     let tb = toolbox(App::seeded());
     for i in 0..10 {
-        let reply = tb
-            .call_json(
-                &agent(),
-                "get_customer_details",
-                r#"{"customer_id":"C001"}"#,
-            )
-            .await;
+        let reply = customer_details(&tb, &agent(), "C001").await;
         assert!(reply.is_ok(), "call {i}: {}", reply.to_json());
     }
-    let reply = tb
-        .call_json(
-            &agent(),
-            "get_customer_details",
-            r#"{"customer_id":"C001"}"#,
-        )
-        .await;
+    let reply = customer_details(&tb, &agent(), "C001").await;
     assert_eq!(code(&reply), Some("rate_limited"));
     assert!(
         reply.to_value()["error"]["retry_after_secs"]
@@ -41,11 +29,7 @@ async fn the_eleventh_call_in_a_minute_is_rate_limited() {
     );
     // Another user's budget is their own.
     let other = Session::authenticated("erin", Role::SupportAgent);
-    assert!(
-        tb.call_json(&other, "get_customer_details", r#"{"customer_id":"C001"}"#)
-            .await
-            .is_ok()
-    );
+    assert!(customer_details(&tb, &other, "C001").await.is_ok());
 }
 
 #[tokio::test]

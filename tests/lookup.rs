@@ -15,13 +15,7 @@ use calls::*;
 #[tokio::test]
 async fn a_valid_call_returns_the_projection_only() {
     let tb = toolbox(App::seeded());
-    let reply = tb
-        .call_json(
-            &agent(),
-            "get_customer_details",
-            r#"{"customer_id":"C001"}"#,
-        )
-        .await;
+    let reply = customer_details(&tb, &agent(), "C001").await;
     assert_eq!(
         reply.to_value(),
         json!({"ok": true, "result": {
@@ -36,22 +30,14 @@ async fn a_valid_call_returns_the_projection_only() {
 #[tokio::test]
 async fn unknown_and_above_role_tools_read_the_same() {
     let tb = toolbox(App::seeded());
-    let hidden = tb
-        .call_json(&user(), "get_customer_details", r#"{"customer_id":"C001"}"#)
-        .await;
+    let hidden = customer_details(&tb, &user(), "C001").await;
     let unknown = tb
         .call_json(&user(), "get_customr_details", r#"{"customer_id":"C001"}"#)
         .await;
     assert_eq!(code(&hidden), Some("not_found"));
     assert_eq!(hidden.to_json(), unknown.to_json());
     // A record that does not exist is not_found too.
-    let missing = tb
-        .call_json(
-            &agent(),
-            "get_customer_details",
-            r#"{"customer_id":"C999"}"#,
-        )
-        .await;
+    let missing = customer_details(&tb, &agent(), "C999").await;
     assert_eq!(code(&missing), Some("not_found"));
 }
 
@@ -90,13 +76,7 @@ async fn a_role_of_another_hierarchy_never_satisfies_a_tool() {
     }
     let tb = toolbox(App::seeded());
     let stranger = Session::authenticated("mallory", Other::Root);
-    let reply = tb
-        .call_json(
-            &stranger,
-            "get_customer_details",
-            r#"{"customer_id":"C001"}"#,
-        )
-        .await;
+    let reply = customer_details(&tb, &stranger, "C001").await;
     assert_eq!(code(&reply), Some("not_found"));
 }
 

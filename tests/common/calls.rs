@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 use tool_runtime::audit::MemorySink;
-use tool_runtime::{ErrorCode, Session, ToolReply};
-use tool_tests::Role;
+use tool_runtime::{ErrorCode, Session, ToolReply, Toolbox};
+use tool_tests::{App, Role};
 
 pub fn agent() -> Session {
     Session::authenticated("carol", Role::SupportAgent)
@@ -15,6 +15,12 @@ pub fn user() -> Session {
 }
 pub fn admin() -> Session {
     Session::authenticated("dave", Role::Admin)
+}
+
+/// The call most tests make: `get_customer_details` for one customer, a support agent's tool.
+pub async fn customer_details(tb: &Toolbox<App>, session: &Session, id: &str) -> ToolReply {
+    let args = serde_json::json!({ "customer_id": id }).to_string();
+    tb.call_json(session, "get_customer_details", &args).await
 }
 
 pub fn code(reply: &ToolReply) -> Option<&'static str> {

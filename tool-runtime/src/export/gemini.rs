@@ -35,8 +35,8 @@ use serde_json::{Map, Value, json};
 use super::normalise;
 use super::openai::escape;
 use super::schema::{
-    ANNOTATIONS_ONLY, Defs, Notes, SCHEMA_VALUED, apply_integer_bounds, integer_format_bounds,
-    is_null_schema, literal_union, overlay,
+    Defs, Notes, apply_integer_bounds, integer_format_bounds, is_null_schema, literal_union,
+    overlay,
 };
 use super::{ToolDefinition, Unrepresentable};
 
@@ -180,13 +180,8 @@ impl Gemini<'_> {
             } else if rest.is_empty() {
                 return Err(Unrepresentable::new(at, "a schema that only accepts null"));
             } else {
-                let mut transformed = Vec::with_capacity(rest.len());
-                for (i, branch) in rest.iter().enumerate() {
-                    transformed.push(Value::Object(
-                        self.node(branch, &format!("{at}/anyOf/{i}"))?,
-                    ));
-                }
-                out.insert("anyOf".into(), Value::Array(transformed));
+                let rewritten = normalise::branches(&rest, at, |b, at| self.node(b, at))?;
+                out.insert("anyOf".into(), rewritten);
             }
         }
 
@@ -299,14 +294,7 @@ impl Gemini<'_> {
                     }
                     _ => notes.keyword(&key, value),
                 },
-                k if ANNOTATIONS_ONLY.contains(&k) => {}
-                k if SCHEMA_VALUED.contains(&k) => {
-                    return Err(Unrepresentable::new(
-                        at,
-                        format!("`{k}` has no equivalent in Gemini's schema"),
-                    ));
-                }
-                _ => notes.keyword(&key, value),
+                _ => normalise::unread_keyword(key, value, at, "Gemini's schema", &mut notes)?,
             }
         }
         if let Some((min, max)) = format_bounds {

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Unrepresentable;
-use super::schema::{Notes, literal_union, merge_all_of};
+use super::schema::{ANNOTATIONS_ONLY, Notes, SCHEMA_VALUED, literal_union, merge_all_of};
 
 /// A schema node as an object to rewrite, its `$defs` taken out (each provider decides what
 /// becomes of definitions); a boolean schema is refused: it accepts any value, and `provider`
@@ -51,6 +51,42 @@ pub(super) fn unify(
     }
     if let Some(value) = node.remove("const") {
         node.insert("enum".into(), json!([value]));
+    }
+    Ok(())
+}
+
+/// Each branch of an `anyOf` rewritten by `node`, the provider's own walk, where it stands.
+pub(super) fn branches(
+    branches: &[Value],
+    at: &str,
+    mut node: impl FnMut(&Value, &str) -> Result<Map<String, Value>, Unrepresentable>,
+) -> Result<Value, Unrepresentable> {
+    let mut rewritten = Vec::with_capacity(branches.len());
+    for (i, branch) in branches.iter().enumerate() {
+        rewritten.push(Value::Object(node(branch, &format!("{at}/anyOf/{i}"))?));
+    }
+    Ok(Value::Array(rewritten))
+}
+
+/// A keyword the provider's schema does not have: an annotation is dropped (it constrains
+/// nothing), a schema-valued one refused (it cannot be put into words), and any other kept as
+/// words in the description so the model still reads the rule. `dialect` names the provider's
+/// schema in the refusal.
+pub(super) fn unread_keyword(
+    key: String,
+    value: Value,
+    at: &str,
+    dialect: &str,
+    notes: &mut Notes,
+) -> Result<(), Unrepresentable> {
+    if SCHEMA_VALUED.contains(&key.as_str()) {
+        return Err(Unrepresentable::new(
+            at,
+            format!("`{key}` has no equivalent in {dialect}"),
+        ));
+    }
+    if !ANNOTATIONS_ONLY.contains(&key.as_str()) {
+        notes.keyword(&key, value);
     }
     Ok(())
 }
@@ -105,6 +141,54 @@ mod tests {
         assert_eq!(node, json!({"type": "string", "enum": ["open", "closed"]}));
         let notes = notes.join(" ");
         assert!(notes.contains("Still being worked on."), "{notes}");
+    }
+
+    #[test]
+    fn an_unread_keyword_is_dropped_refused_or_put_into_words() {
+        let mut notes = Notes::default();
+        unread_keyword("title".into(), json!("T"), "/a", "the dialect", &mut notes).unwrap();
+        unread_keyword(
+            "maxLength".into(),
+            json!(5),
+            "/a",
+            "the dialect",
+            &mut notes,
+        )
+        .unwrap();
+        let err =
+            unread_keyword("not".into(), json!({}), "/a", "the dialect", &mut notes).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`not` has no equivalent in the dialect"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("/a"), "{err}");
+        let mut described = Map::new();
+        notes.write_into(&mut described);
+        let description = described["description"].as_str().unwrap();
+        assert!(description.contains('5'), "{description}");
+        assert!(!description.contains('T'), "{description}");
+    }
+
+    #[test]
+    fn each_branch_is_rewritten_at_its_own_place() {
+        let mut seen = Vec::new();
+        let rewritten = branches(
+            &[json!({"type": "string"}), json!({"type": "null"})],
+            "/x",
+            |b, at| {
+                seen.push(at.to_owned());
+                Ok(b.as_object().unwrap().clone())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, ["/x/anyOf/0", "/x/anyOf/1"]);
+        assert_eq!(rewritten, json!([{"type": "string"}, {"type": "null"}]));
+        let err = branches(&[json!({})], "/x", |_, at| {
+            Err(Unrepresentable::new(at, "no"))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("/x/anyOf/0"), "{err}");
     }
 
     #[test]

@@ -36,8 +36,8 @@ use serde_json::{Map, Value, json};
 
 use super::normalise;
 use super::schema::{
-    ANNOTATIONS_ONLY, Defs, Notes, SCHEMA_VALUED, apply_integer_bounds, integer_format_bounds,
-    is_null_schema, overlay,
+    ANNOTATIONS_ONLY, Defs, Notes, apply_integer_bounds, integer_format_bounds, is_null_schema,
+    overlay,
 };
 use super::{ToolDefinition, Unrepresentable};
 
@@ -173,13 +173,8 @@ impl Strict<'_> {
                     let Value::Array(branches) = value else {
                         return Err(Unrepresentable::new(at, "`anyOf` is not an array"));
                     };
-                    let mut transformed = Vec::with_capacity(branches.len());
-                    for (i, branch) in branches.iter().enumerate() {
-                        transformed.push(Value::Object(
-                            self.node(branch, &format!("{at}/anyOf/{i}"))?,
-                        ));
-                    }
-                    out.insert(key, Value::Array(transformed));
+                    let rewritten = normalise::branches(&branches, at, |b, at| self.node(b, at))?;
+                    out.insert(key, rewritten);
                 }
                 "format" => match value.as_str() {
                     Some(format) if SUPPORTED_FORMATS.contains(&format) => {
@@ -191,14 +186,7 @@ impl Strict<'_> {
                     Some("int64" | "int" | "int128" | "float" | "double") => {}
                     _ => notes.keyword(&key, value),
                 },
-                k if ANNOTATIONS_ONLY.contains(&k) => {}
-                k if SCHEMA_VALUED.contains(&k) => {
-                    return Err(Unrepresentable::new(
-                        at,
-                        format!("`{k}` has no equivalent in strict mode"),
-                    ));
-                }
-                _ => notes.keyword(&key, value),
+                _ => normalise::unread_keyword(key, value, at, "strict mode", &mut notes)?,
             }
         }
         if let Some((min, max)) = format_bounds {
