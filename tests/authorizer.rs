@@ -1,8 +1,8 @@
 //! The access rules against a reference model: `authorize` below says in a few lines what a
 //! call must come to and whether the tool is listed, from the tool's declarations and the
-//! session alone (its role, expiry and, when it came from a token, its scopes); a property test checks that `Toolbox::call` and `definitions` agree with it on
-//! generated sessions and calls, over a toolbox with a tool for every combination of
-//! declarations.
+//! session alone (its role, expiry and, when it came from a token, its scopes); a property test
+//! checks that `Toolbox::call` and `definitions` agree with it on generated sessions and calls,
+//! over a toolbox with a tool for every combination of declarations.
 //!
 //! Cases: `PROPTEST_CASES` (10,000 when unset). A million locally:
 //! `PROPTEST_CASES=1000000 cargo test --release -p tool-tests --test authorizer`.
