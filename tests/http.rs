@@ -19,9 +19,12 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientHandler, ServiceExt};
 use serde_json::{Value, json};
-use tool_runtime::audit::MemorySink;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tool_runtime::audit::{AuditError, AuditRecord, AuditSink, MemorySink};
 use tool_runtime::http::{HttpConfig, HttpServer, JwksSource, JwtAuthenticator};
 use tool_runtime::prelude::*;
+use tool_runtime::{StoreFuture, StoreUnreachable};
 use tool_tests::{App, Role, toolbox_with};
 
 #[path = "common/issuer.rs"]
@@ -39,6 +42,30 @@ async fn unhurried() -> Result<bool, ToolError> {
     Ok(true)
 }
 
+/// An audit log that can be taken down and brought back, as a database can.
+struct Switchable {
+    log: MemorySink,
+    down: Arc<AtomicBool>,
+}
+
+impl AuditSink for Switchable {
+    fn record<'a>(&'a self, record: &'a AuditRecord) -> StoreFuture<'a, Result<(), AuditError>> {
+        if self.down.load(Ordering::SeqCst) {
+            return StoreFuture::ready(Err(AuditError::other("the log is down")));
+        }
+        self.log.record(record)
+    }
+
+    fn health(&self) -> StoreFuture<'_, Result<(), StoreUnreachable>> {
+        let down = self.down.load(Ordering::SeqCst);
+        StoreFuture::ready(if down {
+            Err(StoreUnreachable::new("the log", "down"))
+        } else {
+            Ok(())
+        })
+    }
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -52,6 +79,8 @@ struct Served {
     audience: String,
     issuer: Issuer,
     audit: MemorySink,
+    /// Set, the audit log is "down": records fail, and its health check says so.
+    down: Arc<AtomicBool>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<std::io::Result<()>>,
     _dir: tempfile::TempDir,
@@ -75,8 +104,13 @@ impl Served {
         let addr = listener.local_addr().unwrap();
         let audience = format!("http://{addr}/mcp");
         let audit = MemorySink::new();
+        let down = Arc::new(AtomicBool::new(false));
+        let sink = Switchable {
+            log: audit.clone(),
+            down: Arc::clone(&down),
+        };
         let toolbox = toolbox_with(App::seeded(), |b| {
-            b.audit(audit.clone()).tool(Unhurried).limits(limits)
+            b.audit(sink).tool(Unhurried).limits(limits)
         });
         let authenticator = jwt(&jwks, &audience).await;
         let mut config = HttpConfig::new(audience.clone(), ISSUER);
@@ -92,6 +126,7 @@ impl Served {
             audience,
             issuer,
             audit,
+            down,
             stop: Some(stop),
             done,
             _dir: dir,
@@ -868,4 +903,47 @@ async fn a_user_over_the_concurrent_call_limit_is_refused_and_every_call_is_reco
         "every call is one record"
     );
     assert!(records.iter().all(|r| r.user.as_deref() == Some("alice")));
+}
+
+#[tokio::test]
+async fn health_answers_503_while_a_store_is_down_and_200_once_it_is_back() {
+    let served = Served::start().await;
+    let http = reqwest::Client::new();
+    let health = || async {
+        let reply = http.get(served.url("/healthz")).send().await.unwrap();
+        (reply.status().as_u16(), reply.text().await.unwrap())
+    };
+    assert_eq!(health().await, (200, "ok".to_owned()));
+    served.down.store(true, Ordering::SeqCst);
+    // The answer is kept for a second, whoever asks: not a probe per request.
+    assert_eq!(health().await.0, 200, "the answer of a moment ago");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = health().await;
+    assert_eq!(status, 503);
+    assert!(
+        !body.contains("log"),
+        "it tells nothing of what is down: {body}"
+    );
+    // Meanwhile a call fails closed: its record cannot be written.
+    within_limit(async {
+        let carol = connect(
+            &served,
+            &served.token("carol"),
+            ProtocolVersion::V_2025_06_18,
+        )
+        .await;
+        let result = call(
+            &carol,
+            "get_customer_details",
+            json!({"customer_id": "C001"}),
+        )
+        .await;
+        assert_eq!(result.is_error, Some(true));
+        let text = &result.content[0].as_text().unwrap().text;
+        assert!(text.contains("internal"), "{text}");
+    })
+    .await;
+    served.down.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(health().await, (200, "ok".to_owned()));
 }
