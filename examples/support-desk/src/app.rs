@@ -65,15 +65,29 @@ pub enum ToolboxError {
 /// Every tool of the desk over `db` and `data_dir`, auditing into `db`'s own `audit_log`
 /// table: each record is durable before the reply goes out.
 pub fn toolbox(db: &Db, data_dir: &Path) -> Result<Toolbox<App>, ToolboxError> {
-    let app = App::open(db.clone(), data_dir).map_err(|source| ToolboxError::DataDir {
-        path: data_dir.to_path_buf(),
-        source,
-    })?;
+    toolbox_sharing(db, data_dir, None)
+}
+
+/// [`toolbox`], with rate limits and approvals in `shared` when several instances serve the
+/// same users.
+pub fn toolbox_sharing(
+    db: &Db,
+    data_dir: &Path,
+    shared: Option<Shared>,
+) -> Result<Toolbox<App>, ToolboxError> {
     let sink = SqliteSink::open(db.path()).map_err(|source| ToolboxError::Audit {
         path: db.path().to_path_buf(),
         source,
     })?;
-    toolbox_with_sink(app, sink)
+    toolbox_with_stores(open(db, data_dir)?, sink, shared)
+}
+
+/// The tools' state over `db` and `data_dir`.
+pub fn open(db: &Db, data_dir: &Path) -> Result<App, ToolboxError> {
+    App::open(db.clone(), data_dir).map_err(|source| ToolboxError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })
 }
 
 /// The largest reply: `read_export` returns files of up to 1 MB, and JSON escaping (of quotes

@@ -12,7 +12,7 @@ use support_desk::lines::BoundedLines;
 use support_desk::model::User;
 use tool_runtime::audit::{PostgresOptions, PostgresSink, SqliteSink, TracingSink};
 use tool_runtime::http::{HttpConfig, HttpServer, JwksSource, JwtAuthenticator};
-use tool_runtime::{RedisApprovals, RedisOptions, RedisRateLimiter};
+use tool_runtime::{RedisApprovals, RedisOptions, RedisRateLimiter, RedisSetupError};
 
 use crate::{Failure, Provider};
 
@@ -126,29 +126,24 @@ pub struct HttpOptions {
     pub max_calls_per_user: usize,
 }
 
-/// The audit sink and the shared stores `serve --http` was told to use: each is reached now,
-/// so that a wrong URL stops the server at start rather than failing every call.
-async fn stores(
+/// The toolbox of `serve --http`, on the audit sink and the shared stores it was told to use:
+/// each is reached now, so that a wrong URL stops the server at start rather than failing
+/// every call.
+async fn http_toolbox(
     db: &Db,
     data_dir: &Path,
     options: &HttpOptions,
 ) -> Result<tool_runtime::Toolbox<App>, Failure> {
-    let app = App::open(db.clone(), data_dir).map_err(|e| {
-        Failure::Failed(format!(
-            "cannot open the data folder {}: {e}",
-            data_dir.display()
-        ))
-    })?;
     let shared = match &options.redis {
         Some(url) => {
-            let limiter =
-                RedisRateLimiter::connect(url, RedisOptions::new(options.redis_prefix.as_str()))
-                    .await
-                    .map_err(|e| Failure::Failed(format!("--redis: {e}")))?;
-            let approvals =
-                RedisApprovals::connect(url, RedisOptions::new(options.redis_prefix.as_str()))
-                    .await
-                    .map_err(|e| Failure::Failed(format!("--redis: {e}")))?;
+            let redis = || RedisOptions::new(options.redis_prefix.as_str());
+            let unreachable = |e: RedisSetupError| Failure::Failed(format!("--redis: {e}"));
+            let limiter = RedisRateLimiter::connect(url, redis())
+                .await
+                .map_err(unreachable)?;
+            let approvals = RedisApprovals::connect(url, redis())
+                .await
+                .map_err(unreachable)?;
             Some(app::Shared {
                 limiter: Arc::new(limiter),
                 approvals: Arc::new(approvals),
@@ -162,17 +157,9 @@ async fn stores(
             let sink = PostgresSink::connect(url, PostgresOptions::default())
                 .await
                 .map_err(|e| Failure::Failed(format!("--audit-db: {e}")))?;
-            app::toolbox_with_stores(app, sink, shared)?
+            app::toolbox_with_stores(app::open(db, data_dir)?, sink, shared)?
         }
-        None => {
-            let sink = SqliteSink::open(db.path()).map_err(|e| {
-                Failure::Failed(format!(
-                    "cannot open the audit log in {}: {e}",
-                    db.path().display()
-                ))
-            })?;
-            app::toolbox_with_stores(app, sink, shared)?
-        }
+        None => app::toolbox_sharing(db, data_dir, shared)?,
     };
     Ok(toolbox)
 }
@@ -211,7 +198,7 @@ pub fn read_state_key(path: &Path) -> Result<Vec<u8>, Failure> {
 pub fn serve_http(db: &Db, data_dir: &Path, options: &HttpOptions) -> Result<(), Failure> {
     let runtime = runtime()?;
     runtime.block_on(async {
-        let toolbox = stores(db, data_dir, options).await?;
+        let toolbox = http_toolbox(db, data_dir, options).await?;
         let listener = tokio::net::TcpListener::bind(&options.addr)
             .await
             .map_err(|e| Failure::Failed(format!("cannot listen on {}: {e}", options.addr)))?;
