@@ -47,6 +47,28 @@ async fn fails_closed<S: Send + Sync + 'static>(
     }
 }
 
+/// Calls `tool` until its store is back: every reply meanwhile is `internal`, and the first
+/// other one, which the caller checks, comes within 15 s.
+async fn once_recovered<S: Send + Sync + 'static>(
+    toolbox: &Toolbox<S>,
+    session: &Session,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> ToolReply {
+    let started = Instant::now();
+    loop {
+        let reply = toolbox.call(session, tool, arguments.clone()).await;
+        if reply.code() != Some(ErrorCode::Internal) {
+            return reply;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "`{tool}` did not recover once its store was back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A prefix no other run uses.
 fn unique(what: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -234,19 +256,8 @@ async fn redis_down_fails_the_call_closed_in_bounded_time_and_redis_back_recover
     assert_eq!(runs.0.load(Ordering::SeqCst), 1, "a refused call ran");
 
     let _server = OwnRedis::start(Some(server.port));
-    let started = Instant::now();
-    loop {
-        let reply = toolbox.call(&session, "counted", json!({})).await;
-        if reply.is_ok() {
-            break;
-        }
-        assert_eq!(reply.code(), Some(ErrorCode::Internal));
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the limiter did not recover once Redis was back"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let back = once_recovered(&toolbox, &session, "counted", json!({})).await;
+    assert!(back.is_ok(), "{:?}", back.to_value());
     assert_eq!(runs.0.load(Ordering::SeqCst), 2);
 }
 
@@ -617,19 +628,8 @@ async fn postgres_gone_fails_calls_closed_in_bounded_time_and_back_recovers() {
     .await;
 
     proxy.restore().await;
-    let started = Instant::now();
-    loop {
-        let reply = toolbox.call(&session, "noted", json!({})).await;
-        if reply.is_ok() {
-            break;
-        }
-        assert_eq!(reply.code(), Some(ErrorCode::Internal));
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the sink did not recover once PostgreSQL was back"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let back = once_recovered(&toolbox, &session, "noted", json!({})).await;
+    assert!(back.is_ok(), "{:?}", back.to_value());
     // Every record the log has is of a call that was answered; the refused ones are in the
     // tracing log under their incident.
     let all = PostgresSink::read_all(&url, &options).await.unwrap();
@@ -1040,22 +1040,18 @@ async fn approvals_with_redis_down_fail_closed_and_recover() {
     // A new Redis on the same port: the old ticket died with the old one (it kept nothing),
     // and new calls are parked and approved again.
     let _server = OwnRedis::start(Some(server.port));
-    let started = Instant::now();
-    let ticket = loop {
-        let reply = toolbox
-            .call(
-                &admin("dave"),
-                "wipe_account",
-                json!({"account": "O3", "pin": "4321"}),
-            )
-            .await;
-        if let Some(host) = reply.host() {
-            break host.ticket.clone();
-        }
-        assert_eq!(reply.code(), Some(ErrorCode::Internal));
-        assert!(started.elapsed() < Duration::from_secs(15), "no recovery");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let parked = once_recovered(
+        &toolbox,
+        &admin("dave"),
+        "wipe_account",
+        json!({"account": "O3", "pin": "4321"}),
+    )
+    .await;
+    let ticket = parked
+        .host()
+        .expect("parked again once Redis is back")
+        .ticket
+        .clone();
     assert!(toolbox.approve(&admin("dave"), &ticket).await.is_ok());
     assert!(toolbox.health().await.is_ok());
     assert_eq!(
