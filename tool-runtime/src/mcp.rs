@@ -65,9 +65,10 @@ pub(crate) use request_state::StateCodec;
 
 use crate::error::ErrorCode;
 use crate::export;
+use crate::reply::HostApproval;
 use crate::reply::ToolReply;
 use crate::session::Session;
-use crate::toolbox::{PendingCall, Toolbox};
+use crate::toolbox::Toolbox;
 
 /// The protocol revisions this server speaks, oldest first.
 const SUPPORTED: &[ProtocolVersion] = &[
@@ -291,11 +292,9 @@ impl<S: Send + Sync + 'static> McpServer<S> {
             return self.result(&name, &reply).into();
         }
         let reply = self.run_call(session, &name, arguments.clone()).await;
-        let ticket = reply
-            .error()
-            .filter(|e| e.code() == ErrorCode::ApprovalRequired)
-            .and_then(|e| e.ticket());
-        let Some(ticket) = ticket else {
+        // The reply's host part is the parked call as the person is to see it: no need to read
+        // it back from the approval store, which may be across the network.
+        let Some(parked) = reply.host() else {
             return self.result(&name, &reply).into();
         };
         let can_ask = if input_required {
@@ -309,8 +308,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         };
         if input_required && can_ask {
             return self
-                .input_required(session, &name, &arguments, ticket)
-                .await
+                .input_required(session, &name, &arguments, parked)
                 .into();
         }
         if !can_ask {
@@ -319,26 +317,23 @@ impl<S: Send + Sync + 'static> McpServer<S> {
             let error = json!({"code": ErrorCode::ApprovalRequired, "message": CANNOT_ASK});
             return CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into();
         }
-        let reply = self.ask_human(session, peer, ticket).await;
+        let reply = self.ask_human(session, peer, parked).await;
         self.result(&name, &reply).into()
     }
 
     /// Protocol 2026-07-28: the approval question goes back as an `InputRequiredResult`; the
     /// client asks the person and retries the call with the answer and the signed state.
-    async fn input_required(
+    fn input_required(
         &self,
         session: &Session,
         name: &str,
         arguments: &Value,
-        ticket: &str,
+        parked: &HostApproval,
     ) -> InputRequiredResult {
-        let Some(call) = self.toolbox.pending_call(session, ticket).await else {
-            return InputRequiredResult::new(None, None);
-        };
         let params = ElicitRequestParams::FormElicitationParams {
             meta: None,
-            message: self.approval_message(&call),
-            requested_schema: approval_schema(call.tool),
+            message: self.approval_message(parked),
+            requested_schema: approval_schema(&parked.tool),
         };
         let mut requests = InputRequests::new();
         requests.insert(
@@ -350,7 +345,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
             name,
             arguments,
             self.toolbox.limits().approval_ttl,
-            ticket,
+            &parked.ticket,
         );
         InputRequiredResult::new(Some(requests), Some(state))
     }
@@ -397,15 +392,13 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         &self,
         session: &Session,
         peer: &Peer<RoleServer>,
-        ticket: &str,
+        parked: &HostApproval,
     ) -> ToolReply {
-        let Some(call) = self.toolbox.pending_call(session, ticket).await else {
-            return self.toolbox.deny(session, ticket).await;
-        };
+        let ticket = parked.ticket.as_str();
         let params = ElicitRequestParams::FormElicitationParams {
             meta: None,
-            message: self.approval_message(&call),
-            requested_schema: approval_schema(call.tool),
+            message: self.approval_message(parked),
+            requested_schema: approval_schema(&parked.tool),
         };
         let timeout = Some(self.toolbox.limits().approval_ttl);
         let approved = match peer.create_elicitation_with_timeout(params, timeout).await {
@@ -422,7 +415,7 @@ impl<S: Send + Sync + 'static> McpServer<S> {
         }
     }
 
-    fn approval_message(&self, call: &PendingCall) -> String {
+    fn approval_message(&self, call: &HostApproval) -> String {
         let description = self
             .toolbox
             .specs()
