@@ -12,16 +12,11 @@ use std::time::{Duration, Instant};
 
 use tool_runtime::prelude::*;
 
-#[path = "common/own_redis.rs"]
-mod own_redis;
-use own_redis::OwnRedis;
+#[path = "common/services.rs"]
+mod services;
+use services::{OwnRedis, redis_url, unique};
 use tool_runtime::rate_limit::{RateLimitError, RateLimiter, RedisOptions, RedisRateLimiter};
 use tool_runtime::{InMemoryRateLimiter, Quota, Toolbox};
-
-fn redis_url() -> String {
-    std::env::var("TOOL_RUNTIME_REDIS_URL")
-        .expect("this test needs TOOL_RUNTIME_REDIS_URL, such as redis://127.0.0.1:6379")
-}
 
 /// With its store gone, three calls of `tool` in a row each fail closed as `internal` within
 /// `within`, and say nothing of the store to the model.
@@ -67,15 +62,6 @@ async fn once_recovered<S: Send + Sync + 'static>(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// A prefix no other run uses.
-fn unique(what: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{what}_{}_{nanos}", std::process::id())
 }
 
 async fn limiter(url: &str, prefix: &str) -> RedisRateLimiter {

@@ -8,8 +8,8 @@
 //! prefix and its own database (created with `psql`), so runs do not collide.
 
 mod common;
-#[path = "../../../tests/common/own_redis.rs"]
-mod own_redis;
+#[path = "../../../tests/common/services.rs"]
+mod services;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Desk, binary, spawn_listening, success_stdout};
-use own_redis::OwnRedis;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
     Implementation, InputResponses, ProtocolVersion,
@@ -29,23 +28,10 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientHandler, RoleClient};
 use serde_json::{Value, json};
+use services::{OwnRedis, redis_url, unique};
 
 /// The audience every instance serves: the address of the load balancer in front of them.
 const AUDIENCE: &str = "http://desk.test/mcp";
-
-fn redis_url() -> String {
-    std::env::var("TOOL_RUNTIME_REDIS_URL")
-        .expect("this test needs TOOL_RUNTIME_REDIS_URL, such as redis://127.0.0.1:6379")
-}
-
-/// A name no other run uses, for a key prefix or a database.
-fn unique(what: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{what}_{}_{nanos}", std::process::id())
-}
 
 /// A database of the test's own on the `DATABASE_URL` server, dropped on drop.
 struct OwnDatabase {
