@@ -41,6 +41,18 @@ pub(super) fn unify(
         }
         node.insert("anyOf".into(), one_of);
     }
+    // JSON Schema wants at least one branch; none would accept no value at all, which no
+    // provider can write (and no tool can be called with).
+    if node
+        .get("anyOf")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
+        return Err(Unrepresentable::new(
+            at,
+            "an empty `anyOf` or `oneOf` accepts no value",
+        ));
+    }
     if let Some(Value::Array(branches)) = node.get("anyOf")
         && let Some((values, variant_notes)) = literal_union(branches)
     {
@@ -189,6 +201,19 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("/x/anyOf/0"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_union_is_refused_not_read_as_an_empty_enum() {
+        // Found by the schema_export fuzz target: an empty `oneOf` was taken for a union of
+        // no string literals and replaced the root object's type by `string`.
+        for union in ["oneOf", "anyOf"] {
+            let schema = json!({"type": "object", union: []});
+            let err = unified(schema.clone()).unwrap_err();
+            assert!(err.to_string().contains("accepts no value"), "{err}");
+            assert!(super::super::openai::strict_parameters(&schema).is_err());
+            assert!(super::super::gemini::parameters(&schema).is_err());
+        }
     }
 
     #[test]

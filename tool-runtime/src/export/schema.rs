@@ -226,6 +226,10 @@ pub(crate) fn is_null_schema(schema: &Value) -> bool {
 /// The values and variant notes of a union whose every branch is a string literal: what
 /// schemars writes for a unit enum once one of its variants has a doc comment.
 pub(crate) fn literal_union(branches: &[Value]) -> Option<(Vec<Value>, Vec<String>)> {
+    // No branch is no literal, not an empty set of them.
+    if branches.is_empty() {
+        return None;
+    }
     let mut values = Vec::new();
     let mut notes = Vec::new();
     for branch in branches {
